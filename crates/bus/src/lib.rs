@@ -1,0 +1,1 @@
+//! ssdit-bus (to be written).

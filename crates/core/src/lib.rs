@@ -1,0 +1,1 @@
+//! ssdit-core (to be written).

@@ -1,0 +1,1 @@
+//! ssdit-data (to be written).

@@ -1,0 +1,1 @@
+//! ssdit-flow (to be written).

@@ -1,0 +1,1 @@
+//! ssdit-model (to be written).

@@ -1,0 +1,1 @@
+//! ssdit-optim (to be written).

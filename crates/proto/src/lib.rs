@@ -1,0 +1,1 @@
+//! ssdit-proto (to be written).

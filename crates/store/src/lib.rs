@@ -1,0 +1,1 @@
+//! ssdit-store (to be written).

@@ -1,0 +1,1 @@
+//! ssdit-text (to be written).

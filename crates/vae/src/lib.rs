@@ -1,0 +1,1 @@
+//! ssdit-vae (to be written).
