@@ -1,0 +1,108 @@
+//! The compute backend, chosen when the binary is built: burn's `NdArray`
+//! (CPU, OpenBLAS) by default, CUDA with the `cuda` feature. Model code is
+//! generic over `B: Backend`; services instantiate it with these aliases.
+
+use burn::prelude::Device;
+
+use crate::{Error, Result};
+
+/// The backend models run on in this build.
+#[cfg(not(feature = "cuda"))]
+pub type ComputeBackend = burn::backend::NdArray<f32>;
+
+/// The backend models run on in this build.
+#[cfg(feature = "cuda")]
+pub type ComputeBackend = burn::backend::Cuda<f32>;
+
+/// [`ComputeBackend`] with automatic differentiation, for training.
+pub type TrainBackend = burn::backend::Autodiff<ComputeBackend>;
+
+/// A device named in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// Whatever this build computes on.
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    /// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::Device {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        match spec.trim() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => match other.strip_prefix("cuda:") {
+                Some(index) => index
+                    .parse()
+                    .map(Self::Cuda)
+                    .map_err(|_| invalid("expected cuda:N with N a GPU index")),
+                None => Err(invalid("expected auto, cpu, cuda or cuda:N")),
+            },
+        }
+    }
+
+    /// The burn device, or an error when this build cannot compute there.
+    pub fn device(self) -> Result<Device<ComputeBackend>> {
+        device_of(self)
+    }
+}
+
+/// A human name of the build's backend, for logs and benchmark tables.
+pub fn backend_name() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "cuda"
+    } else {
+        "ndarray (cpu, openblas)"
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn device_of(spec: DeviceSpec) -> Result<Device<ComputeBackend>> {
+    match spec {
+        DeviceSpec::Auto | DeviceSpec::Cpu => Ok(Default::default()),
+        DeviceSpec::Cuda(_) => Err(Error::Device {
+            spec: "cuda".into(),
+            reason:
+                "this binary was built without the `cuda` feature; rebuild with --features cuda"
+                    .into(),
+        }),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn device_of(spec: DeviceSpec) -> Result<Device<ComputeBackend>> {
+    match spec {
+        DeviceSpec::Auto => Ok(burn::backend::cuda::CudaDevice::new(0)),
+        DeviceSpec::Cuda(index) => Ok(burn::backend::cuda::CudaDevice::new(index)),
+        DeviceSpec::Cpu => Err(Error::Device {
+            spec: "cpu".into(),
+            reason:
+                "this binary was built for CUDA; use a build without the `cuda` feature for the CPU"
+                    .into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_names() {
+        assert_eq!(DeviceSpec::parse("auto").unwrap(), DeviceSpec::Auto);
+        assert_eq!(DeviceSpec::parse("cuda:1").unwrap(), DeviceSpec::Cuda(1));
+        assert!(DeviceSpec::parse("cuda:x").is_err());
+        assert!(DeviceSpec::parse("tpu").is_err());
+    }
+
+    #[test]
+    fn this_build_computes_on_auto() {
+        assert!(DeviceSpec::Auto.device().is_ok());
+    }
+}
