@@ -1,0 +1,241 @@
+//! The DiT's configuration: the seed's constructor arguments.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Hyper-parameters of [`SingleStreamDiT`](crate::SingleStreamDiT), named as
+/// the seed's `SingleStreamDiTV2.__init__` arguments. The defaults are the
+/// seed's (`config.py`, see [`SingleStreamDiTConfig::seed_default`]).
+#[derive(Config, Debug, PartialEq)]
+pub struct SingleStreamDiTConfig {
+    /// Latent channels (FLUX.1 VAE: 16).
+    #[config(default = 16)]
+    pub in_channels: usize,
+    /// Latent pixels per token side.
+    #[config(default = 2)]
+    pub patch_size: usize,
+    /// Transformer width.
+    #[config(default = 768)]
+    pub hidden_size: usize,
+    /// Attention heads (head size must be a multiple of 4 for the 2-D RoPE).
+    #[config(default = 12)]
+    pub num_heads: usize,
+    /// Joint `[text, image]` fusion blocks.
+    #[config(default = 16)]
+    pub depth: usize,
+    /// Noise-refiner (image only) and context-refiner (text only) blocks, each.
+    #[config(default = 2)]
+    pub refiner_depth: usize,
+    /// Width of the text encoder's embeddings (T5Gemma2-1B: 1152).
+    #[config(default = 1152)]
+    pub text_embed_dim: usize,
+    /// Longest caption, in tokens (rows of `text_pos_embed`).
+    #[config(default = 128)]
+    pub max_token_length: usize,
+    /// RoPE frequency base.
+    #[config(default = 10000.0)]
+    pub rope_base: f64,
+    /// Dropout on the attention and feed-forward outputs of the fusion blocks,
+    /// active only when the backend records gradients (training).
+    #[config(default = 0.05)]
+    pub dropout: f64,
+}
+
+/// The seed's `config.json` format: `SingleStreamDiTV2` constructor
+/// arguments, any of which may be omitted (the constructor's defaults apply).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedArgs {
+    in_channels: Option<usize>,
+    patch_size: Option<usize>,
+    hidden_size: Option<usize>,
+    num_heads: Option<usize>,
+    depth: Option<usize>,
+    refiner_depth: Option<usize>,
+    text_embed_dim: Option<usize>,
+    max_token_length: Option<usize>,
+    rope_base: Option<f64>,
+    dropout: Option<f64>,
+    /// A memory/speed trade-off of the seed's training loop; no effect on numerics.
+    #[allow(dead_code)]
+    gradient_checkpointing: Option<bool>,
+}
+
+impl SingleStreamDiTConfig {
+    /// The seed's settings (`config.py`: `hidden_size = 768`, `num_heads = 12`,
+    /// `depth = 16`, `refiner_depth = 2`, `text_embed_dim = 1152` (T5Gemma2-1B),
+    /// `in_channels = 16`, `max_token_length = 128`, `patch_size = 2`,
+    /// `rope_base = 10_000`, `model_dropout = 0.05`): 271,150,802 parameters.
+    pub fn seed_default() -> Self {
+        Self::new()
+    }
+
+    /// Reads the seed's constructor-argument JSON (e.g. a fixture's
+    /// `config.json`); omitted arguments take the seed's defaults. Unknown
+    /// keys and impossible sizes are errors.
+    pub fn from_seed_json(json: &str) -> Result<Self> {
+        let args: SeedArgs = serde_json::from_str(json)
+            .map_err(|e| Error::Config(format!("constructor arguments: {e}")))?;
+        let default = Self::seed_default();
+        let config = Self {
+            in_channels: args.in_channels.unwrap_or(default.in_channels),
+            patch_size: args.patch_size.unwrap_or(default.patch_size),
+            hidden_size: args.hidden_size.unwrap_or(default.hidden_size),
+            num_heads: args.num_heads.unwrap_or(default.num_heads),
+            depth: args.depth.unwrap_or(default.depth),
+            refiner_depth: args.refiner_depth.unwrap_or(default.refiner_depth),
+            text_embed_dim: args.text_embed_dim.unwrap_or(default.text_embed_dim),
+            max_token_length: args.max_token_length.unwrap_or(default.max_token_length),
+            rope_base: args.rope_base.unwrap_or(default.rope_base),
+            dropout: args.dropout.unwrap_or(default.dropout),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// [`from_seed_json`](Self::from_seed_json) on a file.
+    pub fn from_seed_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::from_seed_json(&text).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            reason: match e {
+                Error::Config(reason) => reason,
+                other => other.to_string(),
+            },
+        })
+    }
+
+    /// Checks that the sizes describe a model that can be built and run.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("in_channels", self.in_channels),
+            ("patch_size", self.patch_size),
+            ("hidden_size", self.hidden_size),
+            ("num_heads", self.num_heads),
+            ("text_embed_dim", self.text_embed_dim),
+            ("max_token_length", self.max_token_length),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(Error::Config(format!("{name} must be at least 1")));
+        }
+        if self.hidden_size % self.num_heads != 0 {
+            return Err(Error::Config(format!(
+                "hidden_size {} is not divisible by num_heads {}",
+                self.hidden_size, self.num_heads
+            )));
+        }
+        if self.head_dim() % 4 != 0 {
+            return Err(Error::Config(format!(
+                "head size {} (hidden_size {} / num_heads {}) must be a multiple of 4 for the 2-D RoPE",
+                self.head_dim(),
+                self.hidden_size,
+                self.num_heads
+            )));
+        }
+        if !(self.rope_base.is_finite() && self.rope_base > 0.0) {
+            return Err(Error::Config(format!(
+                "rope_base must be a positive number, got {}",
+                self.rope_base
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        Ok(())
+    }
+
+    /// Size of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    /// Features of one patch token: `in_channels · patch_size²`.
+    pub fn patch_dim(&self) -> usize {
+        self.in_channels * self.patch_size * self.patch_size
+    }
+
+    /// The SwiGLU hidden width: `⌊2·(4·hidden)/3⌋` rounded up to a multiple of 256
+    /// (2048 for hidden 768).
+    pub fn ffn_hidden_size(&self) -> usize {
+        const MULTIPLE_OF: usize = 256;
+        let hidden = 2 * (4 * self.hidden_size) / 3;
+        hidden.div_ceil(MULTIPLE_OF) * MULTIPLE_OF
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_default_matches_the_seed_config() {
+        let c = SingleStreamDiTConfig::seed_default();
+        assert_eq!(
+            (
+                c.in_channels,
+                c.patch_size,
+                c.hidden_size,
+                c.num_heads,
+                c.depth
+            ),
+            (16, 2, 768, 12, 16)
+        );
+        assert_eq!(
+            (c.refiner_depth, c.text_embed_dim, c.max_token_length),
+            (2, 1152, 128)
+        );
+        assert_eq!((c.rope_base, c.dropout), (10_000.0, 0.05));
+        assert_eq!(c.ffn_hidden_size(), 2048);
+        assert_eq!(c.head_dim(), 64);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn reads_constructor_arguments_with_defaults() {
+        let c = SingleStreamDiTConfig::from_seed_json(
+            r#"{"hidden_size": 64, "num_heads": 4, "depth": 2, "rope_base": 10000, "gradient_checkpointing": true}"#,
+        )
+        .unwrap();
+        assert_eq!((c.hidden_size, c.num_heads, c.depth), (64, 4, 2));
+        assert_eq!(
+            c.text_embed_dim, 1152,
+            "omitted arguments take the seed's defaults"
+        );
+        assert_eq!(c.ffn_hidden_size(), 256);
+    }
+
+    #[test]
+    fn rejects_impossible_sizes_and_unknown_keys_with_reasons() {
+        let err = |json: &str| {
+            SingleStreamDiTConfig::from_seed_json(json)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(r#"{"hidden_size": 100, "num_heads": 3}"#).contains("not divisible by num_heads")
+        );
+        assert!(err(r#"{"hidden_size": 72, "num_heads": 12}"#).contains("multiple of 4"));
+        assert!(err(r#"{"num_heads": 0}"#).contains("num_heads must be at least 1"));
+        assert!(err(r#"{"dropout": 1.5}"#).contains("dropout"));
+        assert!(err(r#"{"hidden": 64}"#).contains("unknown field `hidden`"));
+        assert!(err(r#"{"depth": -1}"#).contains("constructor arguments"));
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let err = SingleStreamDiTConfig::from_seed_file(Path::new("/nonexistent/config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/config.json"), "{err}");
+    }
+}

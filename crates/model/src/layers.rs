@@ -1,0 +1,157 @@
+//! The small building blocks of the DiT: RMSNorm, SwiGLU, the local spatial
+//! bias, and the parameter initialisers the seed's `initialize_weights` uses.
+
+use burn::module::{Initializer, Param};
+use burn::nn::Linear;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+
+/// Standard deviation of the seed's `nn.init.normal_(…, std=0.02)`.
+pub(crate) const INIT_STD: f64 = 0.02;
+
+/// `nn.init.normal_(w, std=0.02)`.
+pub(crate) fn normal() -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: INIT_STD,
+    }
+}
+
+/// `nn.init.xavier_uniform_(w)` (gain 1).
+pub(crate) fn xavier_uniform() -> Initializer {
+    Initializer::XavierUniform { gain: 1.0 }
+}
+
+/// PyTorch's default `nn.Linear` bias: `U(−1/√fan_in, 1/√fan_in)`, for the
+/// biases `initialize_weights` leaves alone.
+pub(crate) fn torch_default_bias(fan_in: usize) -> Initializer {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    Initializer::Uniform {
+        min: -bound,
+        max: bound,
+    }
+}
+
+/// A linear layer `[…, d_in] → […, d_out]` with its weight and (optional)
+/// bias drawn lazily from the given initialisers (fans as PyTorch counts them).
+pub(crate) fn linear<B: Backend>(
+    d_in: usize,
+    d_out: usize,
+    weight: Initializer,
+    bias: Option<Initializer>,
+    device: &Device<B>,
+) -> Linear<B> {
+    Linear {
+        weight: weight.init_with([d_in, d_out], Some(d_in), Some(d_out), device),
+        bias: bias.map(|init| init.init_with([d_out], Some(d_in), Some(d_out), device)),
+    }
+}
+
+/// RMSNorm exactly as the seed writes it: `weight · x · rsqrt(mean(x²) + eps)`
+/// over the last axis (the seed's eps is 1e-6 everywhere).
+///
+/// # Shapes
+/// - input: `[..., dim]`
+/// - output: `[..., dim]`
+#[derive(Module, Debug)]
+pub(crate) struct RmsNorm<B: Backend> {
+    pub weight: Param<Tensor<B, 1>>,
+    eps: f64,
+}
+
+/// The seed's RMSNorm epsilon.
+pub(crate) const RMS_EPS: f64 = 1e-6;
+
+impl<B: Backend> RmsNorm<B> {
+    /// A norm over `dim` features with unit weight.
+    pub fn new(dim: usize, device: &Device<B>) -> Self {
+        Self {
+            weight: Initializer::Ones.init([dim], device),
+            eps: RMS_EPS,
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let inv_rms = x
+            .clone()
+            .square()
+            .mean_dim(D - 1)
+            .add_scalar(self.eps)
+            .sqrt()
+            .recip(); // [..., 1]
+        x * inv_rms * self.weight.val().unsqueeze()
+    }
+}
+
+/// The SwiGLU feed-forward: `w3(silu(w1(x)) · w2(x))`, hidden width
+/// `256·⌈⌊2·4·dim/3⌋ / 256⌉` (see [`crate::SingleStreamDiTConfig::ffn_hidden_size`]).
+///
+/// # Shapes
+/// - input: `[batch, tokens, dim]`
+/// - output: `[batch, tokens, dim]`
+#[derive(Module, Debug)]
+pub(crate) struct SwiGlu<B: Backend> {
+    pub w1: Linear<B>,
+    pub w2: Linear<B>,
+    pub w3: Linear<B>,
+}
+
+impl<B: Backend> SwiGlu<B> {
+    /// All three projections bias-free, drawn from `init` (the seed's
+    /// effective scheme is `normal(0.02)`: see `SingleStreamDiTConfig::init`).
+    pub fn new(dim: usize, hidden: usize, init: Initializer, device: &Device<B>) -> Self {
+        Self {
+            w1: linear(dim, hidden, init.clone(), None, device),
+            w2: linear(dim, hidden, init.clone(), None, device),
+            w3: linear(hidden, dim, init, None, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let gate = silu(self.w1.forward(x.clone())); // [B, N, hidden]
+        self.w3.forward(gate * self.w2.forward(x))
+    }
+}
+
+/// The local spatial bias: a depthwise 3×3 convolution (with bias, zero
+/// padding) over the image-token grid. Returns the convolution's output
+/// only; the caller adds it to the tokens.
+///
+/// # Shapes
+/// - input: `[batch, h·w, dim]` (row-major grid)
+/// - output: `[batch, h·w, dim]`
+#[derive(Module, Debug)]
+pub(crate) struct LocalSpatialBias<B: Backend> {
+    pub conv: Conv2d<B>,
+}
+
+impl<B: Backend> LocalSpatialBias<B> {
+    /// The seed's module sets weight 1e-3 and bias 0, but `initialize_weights`
+    /// then redraws every >1-D block parameter from `normal(0.02)`, the conv
+    /// weight included; `weight` is the initialiser that applies.
+    pub fn new(dim: usize, weight: Initializer, device: &Device<B>) -> Self {
+        let fan = 9; // in_channels / groups · kernel area
+        Self {
+            conv: Conv2d {
+                weight: weight.init_with([dim, 1, 3, 3], Some(fan), Some(fan), device),
+                bias: Some(Initializer::Zeros.init([dim], device)),
+                stride: [1, 1],
+                kernel_size: [3, 3],
+                dilation: [1, 1],
+                groups: dim,
+                padding: PaddingConfig2d::Explicit(1, 1, 1, 1),
+            },
+        }
+    }
+
+    pub fn forward(&self, tokens: Tensor<B, 3>, h: usize, w: usize) -> Tensor<B, 3> {
+        let [batch, len, dim] = tokens.dims();
+        let grid = tokens.swap_dims(1, 2).reshape([batch, dim, h, w]); // [B, C, h, w]
+        self.conv
+            .forward(grid) // [B, C, h, w]
+            .reshape([batch, dim, len])
+            .swap_dims(1, 2) // [B, h·w, C]
+    }
+}
