@@ -1,0 +1,20 @@
+//! Plumbing every ssdit service shares, written once:
+//!
+//! - [`grpc::serve`]: one function that wires a service's routes with gRPC
+//!   health, reflection, optional bearer-token auth and TLS, and serves until
+//!   shutdown (quickwit's `grpc.rs` pattern);
+//! - [`ComputeWorker`]: a dedicated OS thread that owns a model, so model
+//!   compute never holds the async executor;
+//! - [`telemetry`] and [`shutdown`]: tracing set-up and SIGINT/SIGTERM, for
+//!   binaries only (libraries never install handlers or read the environment).
+
+mod auth;
+mod compute;
+mod error;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use auth::BearerAuthLayer;
+pub use compute::{ComputeWorker, WorkerGone};
+pub use error::{Error, Result};
