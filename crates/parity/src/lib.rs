@@ -9,6 +9,7 @@
 //! exceeds the folder's tolerance. Any folder made the same way (other
 //! sizes, other seeds) works.
 
+pub mod dit;
 mod error;
 mod fixture;
 mod report;
