@@ -322,3 +322,109 @@ impl<B: Backend> SingleStreamDiT<B> {
         self.grids.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    type B = NdArray<f32>;
+
+    fn tiny() -> SingleStreamDiT<B> {
+        SingleStreamDiTConfig::new()
+            .with_hidden_size(16)
+            .with_num_heads(2)
+            .with_depth(1)
+            .with_refiner_depth(1)
+            .with_text_embed_dim(8)
+            .with_max_token_length(4)
+            .init(&Default::default())
+            .unwrap()
+    }
+
+    fn rows(model: &SingleStreamDiT<B>, text: Tensor<B, 3>) -> Vec<Vec<f32>> {
+        let [batch, ..] = text.dims();
+        let context = model.embed_caption(text);
+        (0..batch)
+            .map(|b| {
+                context
+                    .clone()
+                    .narrow(0, b, 1)
+                    .into_data()
+                    .to_vec()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn all_zero_caption_rows_and_only_those_become_the_pad_token() {
+        let device = Default::default();
+        let model = tiny();
+        let mut values = vec![0.0f32; 3 * 4 * 8];
+        for (i, v) in values[32..64].iter_mut().enumerate() {
+            *v = (i as f32 * 0.37).sin(); // row 1: an ordinary caption
+        }
+        values[64 + 5] = -1e-3; // row 2: zeros but for one value
+        let text = Tensor::<B, 3>::from_data(TensorData::new(values, [3, 4, 8]), &device);
+        let got = rows(&model, text.clone());
+
+        let pad: Vec<f32> = model.cap_pad_token.val().into_data().to_vec().unwrap();
+        let padded: Vec<f32> = pad.iter().cycle().take(4 * 16).copied().collect();
+        assert_eq!(got[0], padded, "null row: cap_pad_token on every token");
+
+        let embedded = model.cap_embedder.forward(text);
+        for b in [1, 2] {
+            let want: Vec<f32> = embedded
+                .clone()
+                .narrow(0, b, 1)
+                .into_data()
+                .to_vec()
+                .unwrap();
+            assert_eq!(got[b], want, "row {b} is embedded, not replaced");
+            assert_ne!(got[b], padded);
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_naming_the_input() {
+        let model = tiny();
+        let reason = |x, t, text| match model.check_inputs(x, t, text) {
+            Err(Error::Input { input, reason }) => format!("{input}: {reason}"),
+            other => panic!("expected an input error, got {other:?}"),
+        };
+        assert!(reason([1, 3, 4, 4], [1], [1, 2, 8]).starts_with("x: has 3 channels"));
+        assert!(reason([1, 16, 5, 4], [1], [1, 2, 8]).starts_with("x: latent 5×4"));
+        assert!(reason([2, 16, 4, 4], [1], [2, 2, 8]).starts_with("t: has 1 times"));
+        assert!(reason([1, 16, 4, 4], [1], [2, 2, 8]).starts_with("text: has 2 captions"));
+        assert!(reason([1, 16, 4, 4], [1], [1, 2, 9]).starts_with("text: embeddings are 9 wide"));
+        assert!(reason([1, 16, 4, 4], [1], [1, 5, 8]).starts_with("text: has 5 tokens"));
+        model.check_inputs([1, 16, 4, 6], [1], [1, 4, 8]).unwrap();
+    }
+
+    #[test]
+    fn grid_tables_are_built_once_per_grid_and_are_not_parameters() {
+        let device = Default::default();
+        let model = tiny();
+        let count = model.parameter_count();
+        let run = |h: usize, w: usize| {
+            let x = Tensor::<B, 4>::zeros([1, 16, h, w], &device);
+            let t = Tensor::<B, 1>::zeros([1], &device);
+            let text = Tensor::<B, 3>::ones([1, 2, 8], &device);
+            model.forward(x, t, text)
+        };
+        assert_eq!(run(6, 10).dims(), [1, 16, 6, 10]);
+        run(6, 10);
+        assert_eq!(model.cached_grids(), 1);
+        run(4, 4);
+        assert_eq!(model.cached_grids(), 2);
+        assert_eq!(model.clone().cached_grids(), 2, "clones share the cache");
+        assert_eq!(model.parameter_count(), count);
+        assert!(
+            model
+                .named_shapes()
+                .iter()
+                .all(|(n, _)| !n.contains("grid"))
+        );
+    }
+}
