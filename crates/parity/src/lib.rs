@@ -13,6 +13,8 @@ pub mod dit;
 mod error;
 mod fixture;
 mod report;
+pub mod t5gemma2;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use fixture::{Fixture, fixtures_root};
