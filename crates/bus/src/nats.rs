@@ -1,0 +1,356 @@
+//! The NATS JetStream bus.
+//!
+//! One stream per deployment holds `<prefix>.>` (limits retention, file storage), so every
+//! stage sees every event whenever it starts. A stage is a durable pull consumer with
+//! explicit ack filtered on one subject; its replicas open the same durable name and share
+//! the messages. The server's own max-deliver is left unlimited: the max-deliveries rule is
+//! applied by [`crate::Consumer`] so that a message is never dropped without first being
+//! published to the dead-letter subject.
+//!
+//! Set-up is idempotent: creating the stream or a consumer that already exists with the
+//! same configuration succeeds (from any number of processes at once); a stream whose
+//! configuration changed is updated. The client reconnects forever with exponential
+//! backoff and jitter, logging each disconnect and reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::consumer::pull::Config as PullConfig;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::message::{AckKind, Acker as NatsAcker};
+use async_nats::jetstream::stream::{
+    Config as NatsStreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
+};
+use async_nats::jetstream::{self, Context};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use crate::Bus;
+use crate::backoff::Backoff;
+use crate::config::{ConsumerConfig, StreamConfig};
+use crate::consumer::{Acker, Consumer, ConsumerBackend, RawDelivery};
+use crate::error::{Error, Result};
+use crate::subject::validate_subject;
+
+/// Shortest pull-request expiry sent to the server.
+const MIN_EXPIRES: Duration = Duration::from_millis(10);
+
+/// How to reach NATS and which stream to use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The deployment's stream.
+    pub stream: StreamConfig,
+    /// Client name shown by the server (`ssdit-vae-encoder`).
+    pub client_name: String,
+    /// Timeout of one JetStream API request (set-up, publish ack, ack confirmation).
+    pub request_timeout: Duration,
+    /// How long start-up keeps retrying stream creation while the server is unreachable.
+    pub startup_timeout: Duration,
+    /// Delay between reconnection attempts (retried forever).
+    pub reconnect: Backoff,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: StreamConfig::default(),
+            client_name: "ssdit".into(),
+            request_timeout: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(60),
+            reconnect: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(10),
+                multiplier: 2.0,
+                jitter: 0.2,
+            },
+        }
+    }
+}
+
+/// A [`Bus`] on NATS JetStream; clones share the connection.
+#[derive(Clone)]
+pub struct NatsBus {
+    js: Context,
+    stream: Arc<StreamConfig>,
+}
+
+impl NatsBus {
+    /// Connects (retrying in the background while the server is down), then creates or
+    /// updates the deployment's stream, retrying transient failures until
+    /// `startup_timeout`.
+    pub async fn connect(config: NatsConfig) -> Result<Self> {
+        config.stream.validate()?;
+        let reconnect = config.reconnect.clone();
+        let client = async_nats::ConnectOptions::new()
+            .name(&config.client_name)
+            .max_reconnects(None)
+            .retry_on_initial_connect()
+            .reconnect_delay_callback(move |attempts| {
+                reconnect.delay(u32::try_from(attempts).unwrap_or(u32::MAX))
+            })
+            .event_callback(|event| async move { log_event(&event) })
+            .connect(config.url.as_str())
+            .await
+            .map_err(|source| Error::Connect {
+                url: config.url.clone(),
+                source,
+            })?;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(config.request_timeout)
+            .build(client);
+        let bus = Self {
+            js,
+            stream: Arc::new(config.stream),
+        };
+        bus.ensure_stream(config.startup_timeout, &config.reconnect)
+            .await?;
+        Ok(bus)
+    }
+
+    /// The deployment's stream configuration.
+    pub fn stream(&self) -> &StreamConfig {
+        &self.stream
+    }
+
+    fn stream_config(&self) -> NatsStreamConfig {
+        NatsStreamConfig {
+            name: self.stream.name.clone(),
+            subjects: vec![self.stream.absolute(">")],
+            retention: RetentionPolicy::Limits,
+            storage: StorageType::File,
+            discard: DiscardPolicy::Old,
+            max_age: self.stream.max_age,
+            max_messages: i64::try_from(self.stream.max_messages).unwrap_or(i64::MAX),
+            ..NatsStreamConfig::default()
+        }
+    }
+
+    async fn ensure_stream(&self, startup_timeout: Duration, retry: &Backoff) -> Result<()> {
+        let name = self.stream.name.clone();
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let error = match self.js.create_stream(self.stream_config()).await {
+                Ok(_) => {
+                    tracing::info!(stream = %name, prefix = %self.stream.prefix, "stream ready");
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            match error.kind() {
+                CreateStreamErrorKind::JetStream(e) if e.kind() == ErrorCode::STREAM_NAME_EXIST => {
+                    return self.update_stream().await;
+                }
+                CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => {
+                    let elapsed = started.elapsed();
+                    if elapsed >= startup_timeout {
+                        return Err(Error::SetupTimeout {
+                            stream: name,
+                            elapsed,
+                            last_error: error.to_string(),
+                        });
+                    }
+                    let delay = retry.delay(attempt);
+                    tracing::warn!(stream = %name, %error, ?delay, "stream set-up failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                _ => return Err(Error::nats("create stream", name, error)),
+            }
+        }
+    }
+
+    async fn update_stream(&self) -> Result<()> {
+        let name = &self.stream.name;
+        self.js
+            .update_stream(self.stream_config())
+            .await
+            .map_err(|e| Error::nats("update stream", name.clone(), e))?;
+        tracing::info!(stream = %name, "stream configuration updated");
+        Ok(())
+    }
+}
+
+fn log_event(event: &async_nats::Event) {
+    use async_nats::Event;
+    match event {
+        Event::Connected => tracing::info!("nats connected"),
+        Event::Disconnected => tracing::warn!("nats disconnected; reconnecting"),
+        Event::LameDuckMode => tracing::warn!("nats server entered lame duck mode"),
+        Event::SlowConsumer(sid) => tracing::warn!(sid, "nats slow consumer"),
+        Event::Draining | Event::Closed => tracing::info!(%event, "nats connection"),
+        Event::ServerError(error) => tracing::error!(%error, "nats server error"),
+        Event::ClientError(error) => tracing::error!(%error, "nats client error"),
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, subject: &str, payload: Bytes) -> Result<()> {
+        validate_subject("subject", subject, false)?;
+        let absolute = self.stream.absolute(subject);
+        let ack = self
+            .js
+            .publish(absolute.clone(), payload)
+            .await
+            .map_err(|e| Error::nats("publish", absolute.clone(), e))?;
+        ack.await
+            .map_err(|e| Error::nats("publish ack", absolute, e))?;
+        Ok(())
+    }
+
+    async fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        let pull = PullConfig {
+            durable_name: Some(config.durable.clone()),
+            filter_subject: self.stream.absolute(&config.subject),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            deliver_policy: DeliverPolicy::All,
+            ..PullConfig::default()
+        };
+        let consumer: PullConsumer = self
+            .js
+            .create_consumer_on_stream(pull, self.stream.name.as_str())
+            .await
+            .map_err(|e| Error::nats("create consumer", config.durable.clone(), e))?;
+        tracing::info!(
+            stream = %self.stream.name,
+            consumer = %config.durable,
+            subject = %config.subject,
+            "consumer ready"
+        );
+        let backend = NatsConsumer {
+            consumer,
+            stream: self.stream.clone(),
+            durable: config.durable.clone(),
+        };
+        Ok(Consumer::new(
+            Box::new(backend),
+            config,
+            Arc::new(self.clone()),
+        ))
+    }
+}
+
+struct NatsConsumer {
+    consumer: PullConsumer,
+    stream: Arc<StreamConfig>,
+    durable: String,
+}
+
+impl NatsConsumer {
+    /// Collects one pull request's messages.
+    async fn collect(
+        &self,
+        batch: async_nats::jetstream::consumer::pull::Batch,
+    ) -> Result<Vec<RawDelivery>> {
+        let messages: Vec<_> = batch.collect().await;
+        let mut out = Vec::with_capacity(messages.len());
+        for message in messages {
+            let message = message.map_err(|e| Error::nats("fetch", self.durable.clone(), e))?;
+            let delivered = message
+                .info()
+                .map_err(|e| Error::nats("read delivery info", self.durable.clone(), e))?
+                .delivered;
+            let (message, acker) = message.split();
+            out.push(RawDelivery {
+                subject: self.stream.relative(message.subject.as_str()).to_owned(),
+                payload: message.payload,
+                delivered: u32::try_from(delivered).unwrap_or(u32::MAX),
+                acker: Box::new(NatsMessageAcker {
+                    acker,
+                    durable: self.durable.clone(),
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    /// What is available now, without waiting.
+    async fn fetch_now(&self, max: usize) -> Result<Vec<RawDelivery>> {
+        let batch = self
+            .consumer
+            .fetch()
+            .max_messages(max)
+            .messages()
+            .await
+            .map_err(|e| Error::nats("fetch", self.durable.clone(), e))?;
+        self.collect(batch).await
+    }
+
+    /// One message, waiting up to `timeout` for it.
+    async fn wait_one(&self, timeout: Duration) -> Result<Vec<RawDelivery>> {
+        let batch = self
+            .consumer
+            .batch()
+            .max_messages(1)
+            .expires(timeout.max(MIN_EXPIRES))
+            .messages()
+            .await
+            .map_err(|e| Error::nats("fetch", self.durable.clone(), e))?;
+        self.collect(batch).await
+    }
+}
+
+#[async_trait]
+impl ConsumerBackend for NatsConsumer {
+    /// Takes what is available; if nothing, waits for one message (a pull request of one
+    /// that expires at the timeout), then tops the batch up with what arrived meanwhile.
+    /// Every pull request is read to its end, so no message is left in a dropped inbox.
+    async fn fetch(&self, max: usize, timeout: Duration) -> Result<Vec<RawDelivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = self.fetch_now(max).await?;
+        if !out.is_empty() || timeout.is_zero() {
+            return Ok(out);
+        }
+        out = self.wait_one(timeout).await?;
+        if !out.is_empty() && max > 1 {
+            out.extend(self.fetch_now(max - 1).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// Answers for one JetStream delivery; every answer waits for the server's confirmation.
+struct NatsMessageAcker {
+    acker: NatsAcker,
+    durable: String,
+}
+
+impl NatsMessageAcker {
+    async fn send(&self, kind: AckKind, operation: &'static str) -> Result<()> {
+        self.acker
+            .double_ack_with(kind)
+            .await
+            .map_err(|e| Error::nats(operation, self.durable.clone(), e))
+    }
+}
+
+#[async_trait]
+impl Acker for NatsMessageAcker {
+    async fn ack(&self) -> Result<()> {
+        self.send(AckKind::Ack, "ack").await
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<()> {
+        self.send(AckKind::Nak(Some(delay)), "nak").await
+    }
+
+    async fn in_progress(&self) -> Result<()> {
+        self.send(AckKind::Progress, "in-progress").await
+    }
+
+    async fn term(&self) -> Result<()> {
+        self.send(AckKind::Term, "term").await
+    }
+}

@@ -1,0 +1,120 @@
+//! The behaviour suite on NATS JetStream, each test against its own nats-server.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::Harness;
+use common::nats_server::NatsServer;
+use ssdit_bus::{Bus, BusExt, ConsumerConfig, NatsBus, NatsConfig, StreamConfig};
+use ssdit_proto::Event;
+use ssdit_proto::v1::SampleIngested;
+
+struct Nats {
+    server: NatsServer,
+}
+
+impl Nats {
+    async fn start() -> Self {
+        Self {
+            server: NatsServer::start().await,
+        }
+    }
+
+    fn config(&self) -> NatsConfig {
+        NatsConfig {
+            url: self.server.url(),
+            stream: StreamConfig {
+                name: "SSDIT_TEST".into(),
+                prefix: "test.ssdit".into(),
+                ..StreamConfig::default()
+            },
+            client_name: "ssdit-bus-test".into(),
+            request_timeout: Duration::from_secs(5),
+            startup_timeout: Duration::from_secs(10),
+            ..NatsConfig::default()
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for Nats {
+    async fn connect(&self) -> Arc<dyn Bus> {
+        Arc::new(
+            NatsBus::connect(self.config())
+                .await
+                .expect("connect to nats"),
+        )
+    }
+}
+
+behaviour_tests!(Nats::start().await);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_stream_config_is_applied_on_connect() {
+    let nats = Nats::start().await;
+    NatsBus::connect(nats.config())
+        .await
+        .expect("first connect");
+    let mut changed = nats.config();
+    changed.stream.max_messages = 1234;
+    NatsBus::connect(changed)
+        .await
+        .expect("connect with a changed stream config");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_names_are_rejected_before_reaching_the_server() {
+    let nats = Nats::start().await;
+    let bus = nats.connect().await;
+    assert!(bus.publish("a.>", bytes::Bytes::new()).await.is_err());
+    assert!(bus.consumer(ConsumerConfig::new("a.b", "x")).await.is_err());
+    let mut bad = nats.config();
+    bad.stream.name = "has space".into();
+    assert!(NatsBus::connect(bad).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reconnects_and_the_consumer_resumes_after_a_server_restart() {
+    let mut nats = Nats::start().await;
+    let bus = nats.connect().await;
+    let consumer = bus
+        .consumer(ConsumerConfig::new("resume", SampleIngested::NAME))
+        .await
+        .expect("consumer");
+    for i in 0..3 {
+        bus.publish_event(&SampleIngested {
+            sample_id: format!("s{i}"),
+            ..SampleIngested::default()
+        })
+        .await
+        .expect("publish");
+    }
+    let first = consumer
+        .fetch(1, Duration::from_secs(5))
+        .await
+        .expect("fetch");
+    assert_eq!(first.len(), 1);
+    first.into_iter().next().unwrap().ack().await.expect("ack");
+
+    nats.server.restart().await;
+
+    let mut rest = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rest.len() < 2 && std::time::Instant::now() < deadline {
+        match consumer.fetch(10, Duration::from_millis(500)).await {
+            Ok(batch) => {
+                for delivery in batch {
+                    rest.push(delivery.decode::<SampleIngested>().unwrap().sample_id);
+                    delivery.ack().await.expect("ack after reconnect");
+                }
+            }
+            // Requests fail while the client is reconnecting; keep trying.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    rest.sort();
+    assert_eq!(rest, ["s1", "s2"]);
+}
