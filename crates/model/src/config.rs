@@ -125,13 +125,13 @@ impl SingleStreamDiTConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(Error::Config(format!("{name} must be at least 1")));
         }
-        if self.hidden_size % self.num_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(Error::Config(format!(
                 "hidden_size {} is not divisible by num_heads {}",
                 self.hidden_size, self.num_heads
             )));
         }
-        if self.head_dim() % 4 != 0 {
+        if !self.head_dim().is_multiple_of(4) {
             return Err(Error::Config(format!(
                 "head size {} (hidden_size {} / num_heads {}) must be a multiple of 4 for the 2-D RoPE",
                 self.head_dim(),

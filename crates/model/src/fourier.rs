@@ -100,7 +100,7 @@ fn inverse_w_basis(w: usize) -> Vec<f64> {
     let mut basis = vec![0.0; w * 2 * wf];
     for n in 0..w {
         for k in 0..wf {
-            let self_conjugate = k == 0 || (w % 2 == 0 && k == w / 2);
+            let self_conjugate = k == 0 || (w.is_multiple_of(2) && k == w / 2);
             let weight = if self_conjugate { 1.0 } else { 2.0 } * scale;
             let (c, s) = twiddle(k, n, w);
             basis[n * 2 * wf + k] = weight * c;
@@ -355,7 +355,7 @@ mod tests {
                 };
             }
             full[0].im = 0.0;
-            if w % 2 == 0 {
+            if w.is_multiple_of(2) {
                 full[w / 2].im = 0.0;
             }
             for n in 0..w {

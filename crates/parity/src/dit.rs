@@ -25,7 +25,8 @@ pub fn check(dir: &Path) -> Result<Report> {
     let config = SingleStreamDiTConfig::from_seed_file(&fixture.resolve("config.json"))
         .map_err(model_error)?;
     let device = Default::default();
-    let checkpoint = open_checkpoint(&fixture.resolve("dit.safetensors"), None).map_err(model_error)?;
+    let checkpoint =
+        open_checkpoint(&fixture.resolve("dit.safetensors"), None).map_err(model_error)?;
     let model = config
         .init::<Cpu>(&device)
         .and_then(|model| model.load_checkpoint(&checkpoint))
@@ -50,7 +51,12 @@ pub fn check(dir: &Path) -> Result<Report> {
         config.depth,
         model.parameter_count()
     ));
-    report.push(Comparison::new("expected_v", &got.into_data(), &want, tolerance));
+    report.push(Comparison::new(
+        "expected_v",
+        &got.into_data(),
+        &want,
+        tolerance,
+    ));
     Ok(report)
 }
 
