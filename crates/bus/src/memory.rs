@@ -166,10 +166,6 @@ impl State {
             .collect();
         (taken, next_due)
     }
-
-    fn pending_mut(&mut self, durable: &str, seq: u64) -> Option<&mut Pending> {
-        self.groups.get_mut(durable)?.pending.get_mut(&seq)
-    }
 }
 
 struct Taken {
@@ -294,13 +290,15 @@ impl MemoryAcker {
         }
     }
 
-    fn reschedule(&self, due: impl FnOnce(&ConsumerConfig) -> Instant) {
+    /// Makes the message due again after `delay` (the ack wait when `None`).
+    fn reschedule(&self, delay: Option<Duration>) {
         let mut state = self.inner.lock();
-        let Some(config) = state.groups.get(&self.durable).map(|g| g.config.clone()) else {
+        let Some(group) = state.groups.get_mut(&self.durable) else {
             return;
         };
-        if let Some(pending) = state.pending_mut(&self.durable, self.seq) {
-            pending.due = due(&config);
+        let delay = delay.unwrap_or(group.config.ack_wait);
+        if let Some(pending) = group.pending.get_mut(&self.seq) {
+            pending.due = Instant::now() + delay;
         }
     }
 }
@@ -313,13 +311,13 @@ impl Acker for MemoryAcker {
     }
 
     async fn nak(&self, delay: Duration) -> Result<()> {
-        self.reschedule(|_| Instant::now() + delay);
+        self.reschedule(Some(delay));
         self.inner.changed.notify_waiters();
         Ok(())
     }
 
     async fn in_progress(&self) -> Result<()> {
-        self.reschedule(|config| Instant::now() + config.ack_wait);
+        self.reschedule(None);
         Ok(())
     }
 

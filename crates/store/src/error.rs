@@ -74,7 +74,7 @@ pub enum Error {
     /// A tensor file is malformed, or holds something else than asked for.
     #[error("tensor file {key}: {reason}")]
     TensorFile {
-        /// The key (or "<memory>" for a buffer).
+        /// The key, or `<new>` for a file built in memory.
         key: String,
         /// What is wrong.
         reason: String,

@@ -4,15 +4,15 @@
 //!
 //! - [`layout`] owns every key the system uses and validates every client-provided
 //!   component, so that no input escapes its prefix;
-//! - writes are atomic on every backend (see [`store`](Store) for the per-backend
-//!   strategy): write, then publish the event that points at the key;
+//! - writes are atomic on every backend (see [`Store`] for the per-backend strategy):
+//!   write, then publish the event that points at the key;
 //! - transient failures are retried with exponential backoff and jitter ([`RetryPolicy`]);
 //! - latents and embeddings are safetensors files ([`TensorFile`]), validated on read.
 
 mod error;
-mod key;
+pub mod key;
 pub mod layout;
-mod open;
+pub mod open;
 mod retry;
 mod store;
 mod tensors;

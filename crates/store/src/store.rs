@@ -1,21 +1,4 @@
 //! [`Store`]: one type over every backend, addressed by [`Key`]s.
-//!
-//! # Atomic writes
-//!
-//! A reader never sees a partly written object, on any backend, because each write is one
-//! operation that the backend makes visible all at once:
-//!
-//! - **S3, GCS, Azure**: a single PUT (or a multipart upload, visible only at completion)
-//!   is atomic — a temporary key plus copy would double the traffic for nothing;
-//! - **local directory**: object_store writes a staging file beside the target
-//!   (`name#N`, hidden from listings) and renames it over the target — rename is atomic
-//!   on POSIX file systems; multipart uploads stage and rename the same way;
-//! - **memory**: the map entry is replaced under a lock.
-//!
-//! So `put` returns only once the object is complete and visible: write, then publish
-//! the event that points at it. Renames are not fsync'd; a power loss can leave a short
-//! file, which is why readers verify sizes and headers ([`Store::get_bounded`],
-//! [`Store::get_tensors`]) before trusting an object.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,6 +28,23 @@ pub struct ObjectInfo {
 }
 
 /// The object store of a deployment; clones share the connection.
+///
+/// # Atomic writes
+///
+/// A reader never sees a partly written object, on any backend, because each write is one
+/// operation that the backend makes visible all at once:
+///
+/// - **S3, GCS, Azure**: a single PUT (or a multipart upload, visible only at completion)
+///   is atomic — a temporary key plus copy would double the traffic for nothing;
+/// - **local directory**: object_store writes a staging file beside the target
+///   (`name#N`, hidden from listings) and renames it over the target — rename is atomic
+///   on POSIX file systems; multipart uploads stage and rename the same way;
+/// - **memory**: the map entry is replaced under a lock.
+///
+/// So `put` returns only once the object is complete and visible: write, then publish
+/// the event that points at it. Renames are not fsync'd; a power loss can leave a short
+/// file, which is why readers verify sizes and headers ([`Store::get_bounded`],
+/// [`Store::get_tensors`]) before trusting an object.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the store at `url` with default options (see [`crate::open`] for URLs).
+    /// Opens the store at `url` with default options (see [`crate::open`] for the URLs).
     pub async fn open(url: &str) -> Result<Self> {
         Self::open_with(url, &StoreOptions::default()).await
     }
