@@ -54,6 +54,7 @@ pub struct Preparer {
 impl Preparer {
     /// Checks the configuration and generates the buckets.
     pub fn new(config: PrepareConfig) -> Result<Self> {
+        config.resize.validate()?;
         let buckets = Buckets::generate(&config.buckets)?;
         Ok(Self { config, buckets })
     }
@@ -84,7 +85,7 @@ impl Preparer {
         let (source_width, source_height) = decoded.dimensions();
         let bucket = self.buckets.best_for(source_width, source_height);
         let image = resize_to_bucket(&decoded, bucket, &self.config.resize)
-            .expect("a decoded image of at least 1x1 resizes to any non-empty bucket");
+            .expect("validated: λ checked in new, image at least 1x1, buckets never empty");
         tracing::debug!(
             file = %file.display(),
             format = ?header.format,

@@ -92,28 +92,34 @@ fn check_size(len: u64, max_bytes: u64) -> Result<(), RejectReason> {
 }
 
 /// Validates an image's bytes from its header alone: not empty, within the
-/// byte limit, a format recognised from the content, structurally complete,
-/// within the pixel limit and at least the minimum size.
+/// byte limit, a format recognised from the content, within the pixel limit
+/// (before anything else is parsed, so a decompression bomb is named as
+/// such), structurally complete, and at least the minimum size.
 pub fn validate(bytes: &[u8], config: &ValidationConfig) -> Result<ImageHeader, RejectReason> {
     check_size(bytes.len() as u64, config.max_bytes)?;
     let format = image::guess_format(bytes).map_err(|_| RejectReason::UnknownFormat)?;
-    completeness::check(format, bytes)
-        .map_err(|detail| RejectReason::Truncated { format, detail })?;
+    let complete = completeness::check(format, bytes);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(config.decoder_limits());
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| decode_failure(format, e))?;
+    let (width, height) = reader.into_dimensions().map_err(|e| match &complete {
+        Err(detail) => RejectReason::Truncated {
+            format,
+            detail: detail.clone(),
+        },
+        Ok(()) => decode_failure(format, e),
+    })?;
     let header = ImageHeader {
         format,
         width,
         height,
     };
-    check_dimensions(&header, config)?;
+    check_pixels(&header, config)?;
+    complete.map_err(|detail| RejectReason::Truncated { format, detail })?;
+    check_min_side(&header, config)?;
     Ok(header)
 }
 
-fn check_dimensions(header: &ImageHeader, config: &ValidationConfig) -> Result<(), RejectReason> {
+fn check_pixels(header: &ImageHeader, config: &ValidationConfig) -> Result<(), RejectReason> {
     let (width, height) = (header.width, header.height);
     if u64::from(width) * u64::from(height) > config.max_pixels {
         return Err(RejectReason::TooManyPixels {
@@ -123,11 +129,17 @@ fn check_dimensions(header: &ImageHeader, config: &ValidationConfig) -> Result<(
             max: config.max_pixels,
         });
     }
-    if width.min(height) < config.min_side {
+    Ok(())
+}
+
+/// The shorter side must reach `min_side`, and never be zero.
+fn check_min_side(header: &ImageHeader, config: &ValidationConfig) -> Result<(), RejectReason> {
+    let (width, height) = (header.width, header.height);
+    if width.min(height) < config.min_side.max(1) {
         return Err(RejectReason::TooSmall {
             width,
             height,
-            min_side: config.min_side,
+            min_side: config.min_side.max(1),
         });
     }
     Ok(())

@@ -60,6 +60,21 @@ pub struct ResizeConfig {
     pub fit: Fit,
 }
 
+impl ResizeConfig {
+    /// Checks the values (λ finite and non-negative).
+    pub fn validate(&self) -> Result<()> {
+        match self.downscaler {
+            Downscaler::Dpid { lambda } if !(lambda.is_finite() && lambda >= 0.0) => {
+                Err(crate::Error::Config {
+                    what: "dpid lambda",
+                    reason: format!("{lambda} must be finite and non-negative"),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Lanczos3 resize to exactly `width`×`height`.
 pub fn lanczos3(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     imageops::resize(src, width, height, FilterType::Lanczos3)
@@ -136,6 +151,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn invalid_lambda_is_a_config_error() {
+        for lambda in [-0.5, f32::NAN, f32::INFINITY] {
+            let config = ResizeConfig {
+                downscaler: Downscaler::Dpid { lambda },
+                fit: Fit::Stretch,
+            };
+            assert!(config.validate().is_err(), "{lambda}");
+        }
+        assert!(ResizeConfig::default().validate().is_ok());
     }
 
     #[test]
