@@ -13,8 +13,11 @@ pub mod dit;
 mod error;
 mod fixture;
 mod report;
+pub mod sampler;
 pub mod t5gemma2;
 pub mod tokenizer;
+pub mod train_step;
+pub mod vae;
 
 pub use error::{Error, Result};
 pub use fixture::{Fixture, fixtures_root};
