@@ -3,6 +3,7 @@
 //! ```text
 //! datasets/<dataset>/images/<sample_id>.<ext>          the accepted image, as uploaded
 //! datasets/<dataset>/captions/<sample_id>.txt          its caption
+//! datasets/<dataset>/samples/<sample_id>.json          its record (written last)
 //! datasets/<dataset>/manifest.json                     the dataset's manifest
 //! datasets/<dataset>/rejects/<reject_id>.json          one record per rejected input
 //! cache/latents/vae-<vae_fp>/<w>x<h>/<sample_id>.safetensors
@@ -82,6 +83,17 @@ pub fn caption(name: &str, sample_id: &str) -> Result<Key> {
         .child(&format!("{}.txt", sample(sample_id)?))
 }
 
+/// `datasets/<dataset>/samples`: the prefix listing a dataset's sample records.
+pub fn samples_prefix(name: &str) -> Result<Key> {
+    dataset_root(name)?.child("samples")
+}
+
+/// `datasets/<dataset>/samples/<sample_id>.json`: one accepted sample's record, written
+/// after its image and caption, so a record's presence means the sample is complete.
+pub fn sample_record(name: &str, sample_id: &str) -> Result<Key> {
+    samples_prefix(name)?.child(&format!("{}.json", sample(sample_id)?))
+}
+
 /// `datasets/<dataset>/manifest.json`.
 pub fn manifest(name: &str) -> Result<Key> {
     dataset_root(name)?.child("manifest.json")
@@ -100,6 +112,12 @@ pub fn reject(name: &str, reject_id: &str) -> Result<Key> {
     rejects_prefix(name)?.child(&format!("{reject_id}.json"))
 }
 
+/// `cache/latents/vae-<vae_fp>`: the prefix listing every latent of one VAE.
+pub fn latents_prefix(vae_fingerprint: &str) -> Result<Key> {
+    validate_id("vae fingerprint", vae_fingerprint)?;
+    Key::from_segments(&[CACHE, "latents", &format!("vae-{vae_fingerprint}")])
+}
+
 /// `cache/latents/vae-<vae_fp>/<w>x<h>/<sample_id>.safetensors`: a sample's VAE latent for
 /// one VAE and one bucket size.
 pub fn latent(sample_id: &str, vae_fingerprint: &str, width: u32, height: u32) -> Result<Key> {
@@ -110,6 +128,24 @@ pub fn latent(sample_id: &str, vae_fingerprint: &str, width: u32, height: u32) -
         &format!("vae-{vae_fingerprint}"),
         &format!("{width}x{height}"),
         &format!("{}.safetensors", sample(sample_id)?),
+    ])
+}
+
+/// `cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>`: the prefix listing every
+/// embedding of one encoder, tokenizer and max length.
+pub fn embeddings_prefix(
+    encoder_fingerprint: &str,
+    tokenizer_fingerprint: &str,
+    max_length: u32,
+) -> Result<Key> {
+    validate_id("text encoder fingerprint", encoder_fingerprint)?;
+    validate_id("tokenizer fingerprint", tokenizer_fingerprint)?;
+    Key::from_segments(&[
+        CACHE,
+        "embeddings",
+        &format!("enc-{encoder_fingerprint}"),
+        &format!("tok-{tokenizer_fingerprint}"),
+        &format!("len-{max_length}"),
     ])
 }
 
