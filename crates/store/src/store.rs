@@ -300,17 +300,30 @@ impl Store {
         Ok(objects)
     }
 
-    /// Writes a safetensors file at `key` atomically.
-    pub async fn put_tensors(&self, key: &Key, file: &TensorFile) -> Result<()> {
-        let bytes = file.to_bytes(key.as_str())?;
+    /// Writes a safetensors file at `key` atomically. Encoding runs on a blocking thread:
+    /// checkpoints can be hundreds of megabytes.
+    pub async fn put_tensors(&self, key: &Key, file: TensorFile) -> Result<()> {
+        let destination = key.to_string();
+        let bytes = tokio::task::spawn_blocking(move || file.to_bytes(&destination))
+            .await
+            .map_err(|e| Error::TensorFile {
+                key: key.to_string(),
+                reason: format!("encoding task failed: {e}"),
+            })??;
         self.put(key, bytes.into()).await
     }
 
     /// Reads and validates the safetensors file at `key` (size, header, offsets, dtypes,
-    /// shapes) before returning any tensor.
+    /// shapes) before returning any tensor. Decoding runs on a blocking thread.
     pub async fn get_tensors(&self, key: &Key) -> Result<TensorFile> {
         let bytes = self.get_bounded(key, MAX_TENSOR_FILE_BYTES).await?;
-        TensorFile::from_bytes(&bytes, key.as_str())
+        let source = key.to_string();
+        tokio::task::spawn_blocking(move || TensorFile::from_bytes(&bytes, &source))
+            .await
+            .map_err(|e| Error::TensorFile {
+                key: key.to_string(),
+                reason: format!("decoding task failed: {e}"),
+            })?
     }
 }
 

@@ -231,12 +231,14 @@ pub async fn unacked_message_is_redelivered_after_ack_wait(harness: &impl Harnes
 }
 
 pub async fn in_progress_extends_ack_wait(harness: &impl Harness) {
+    let mut config = config("slow");
+    config.ack_wait = Duration::from_millis(1500);
     let bus = harness.connect().await;
-    let consumer = bus.consumer(config("slow")).await.expect("consumer");
+    let consumer = bus.consumer(config.clone()).await.expect("consumer");
     let other = harness
         .connect()
         .await
-        .consumer(config("slow"))
+        .consumer(config)
         .await
         .expect("second consumer");
     publish_samples(&bus, 0..1).await;
@@ -246,14 +248,14 @@ pub async fn in_progress_extends_ack_wait(harness: &impl Harness) {
         .await
         .expect("fetch");
     let delivery = batch.pop().expect("one delivery");
-    // Work for 2.5 ack waits, reporting progress every 300 ms.
+    // Work for more than two ack waits, reporting progress every 300 ms.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(2000) {
+    while started.elapsed() < Duration::from_millis(3500) {
         delivery.in_progress().await.expect("in progress");
         assert_quiet(&other, Duration::from_millis(300)).await;
     }
     delivery.ack().await.expect("ack");
-    assert_quiet(&other, Duration::from_millis(1200)).await;
+    assert_quiet(&other, Duration::from_millis(2000)).await;
 }
 
 pub async fn competing_consumers_split_the_work(harness: &impl Harness) {

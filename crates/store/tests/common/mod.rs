@@ -148,7 +148,7 @@ async fn tensor_files_round_trip_and_corrupt_ones_are_rejected(store: &Store) {
         F32Tensor::new(values.clone(), vec![16, 4, 4]).unwrap(),
     )
     .set_metadata("sample_id", ID);
-    store.put_tensors(&latent_key, &file).await.unwrap();
+    store.put_tensors(&latent_key, file).await.unwrap();
     let back = store.get_tensors(&latent_key).await.unwrap();
     assert_eq!(
         back.require("latents", &[16, 4, 4]).unwrap().data(),
