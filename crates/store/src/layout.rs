@@ -121,14 +121,9 @@ pub fn latents_prefix(vae_fingerprint: &str) -> Result<Key> {
 /// `cache/latents/vae-<vae_fp>/<w>x<h>/<sample_id>.safetensors`: a sample's VAE latent for
 /// one VAE and one bucket size.
 pub fn latent(sample_id: &str, vae_fingerprint: &str, width: u32, height: u32) -> Result<Key> {
-    validate_id("vae fingerprint", vae_fingerprint)?;
-    Key::from_segments(&[
-        CACHE,
-        "latents",
-        &format!("vae-{vae_fingerprint}"),
-        &format!("{width}x{height}"),
-        &format!("{}.safetensors", sample(sample_id)?),
-    ])
+    latents_prefix(vae_fingerprint)?
+        .child(&format!("{width}x{height}"))?
+        .child(&format!("{}.safetensors", sample(sample_id)?))
 }
 
 /// `cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>`: the prefix listing every
@@ -157,16 +152,8 @@ pub fn embedding(
     tokenizer_fingerprint: &str,
     max_length: u32,
 ) -> Result<Key> {
-    validate_id("text encoder fingerprint", encoder_fingerprint)?;
-    validate_id("tokenizer fingerprint", tokenizer_fingerprint)?;
-    Key::from_segments(&[
-        CACHE,
-        "embeddings",
-        &format!("enc-{encoder_fingerprint}"),
-        &format!("tok-{tokenizer_fingerprint}"),
-        &format!("len-{max_length}"),
-        &format!("{}.safetensors", sample(sample_id)?),
-    ])
+    embeddings_prefix(encoder_fingerprint, tokenizer_fingerprint, max_length)?
+        .child(&format!("{}.safetensors", sample(sample_id)?))
 }
 
 /// `runs/<run>`: everything of one training run.
@@ -319,6 +306,32 @@ mod tests {
         ] {
             assert!(key.starts_with(&root), "{key}");
         }
+    }
+
+    #[test]
+    fn records_and_cache_entries_lie_under_their_prefixes() {
+        let record = sample_record("flowers", ID).unwrap();
+        assert_eq!(
+            record.as_str(),
+            format!("datasets/flowers/samples/{ID}.json")
+        );
+        assert!(record.starts_with(&samples_prefix("flowers").unwrap()));
+        assert!(
+            latent(ID, "v", 448, 448)
+                .unwrap()
+                .starts_with(&latents_prefix("v").unwrap())
+        );
+        assert!(
+            !latent(ID, "v2", 448, 448)
+                .unwrap()
+                .starts_with(&latents_prefix("v").unwrap())
+        );
+        let prefix = embeddings_prefix("e", "t", 128).unwrap();
+        assert!(embedding(ID, "e", "t", 128).unwrap().starts_with(&prefix));
+        assert!(!embedding(ID, "e", "t", 64).unwrap().starts_with(&prefix));
+        assert!(latents_prefix("../x").is_err());
+        assert!(embeddings_prefix("e", "t/..", 1).is_err());
+        assert!(sample_record("flowers", "..").is_err());
     }
 
     #[test]
