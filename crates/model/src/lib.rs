@@ -7,10 +7,12 @@
 //!   model with the seed's initialisation.
 //! - [`SingleStreamDiT::forward`]: `(x [B,C,H,W], t [B], text [B,L,D]) → v [B,C,H,W]`.
 //! - Checkpoints: [`open_checkpoint`], [`SingleStreamDiT::load_file`],
-//!   [`SingleStreamDiT::save_safetensors`] under the seed's tensor names
-//!   ([`key_map`]); [`SingleStreamDiT::named_shapes`] and
+//!   [`SingleStreamDiT::save_safetensors`], [`SingleStreamDiT::state_dict`]
+//!   under the seed's tensor names ([`key_map`]); [`SingleStreamDiT::named_shapes`] and
 //!   [`SingleStreamDiT::parameter_count`] list the state dict without
 //!   allocating it.
+//! - Training: [`SingleStreamDiT::fourier_gates`] /
+//!   [`SingleStreamDiT::mean_fourier_gate`] (the seed logs the mean gate).
 //!
 //! The Fourier filter's 2-D real DFT is done as matrix products against
 //! bases cached per grid size (exact on any grid, differentiable); the RoPE

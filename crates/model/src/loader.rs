@@ -135,6 +135,15 @@ impl<B: Backend> SingleStreamDiT<B> {
         Ok(ssdit_weights::save_safetensors(self, &key_map(), metadata)?)
     }
 
+    /// The parameters as the seed's state dict: every tensor by checkpoint
+    /// name, in PyTorch layout (e.g. to compare with a reference after a step).
+    pub fn state_dict(&self) -> Result<Checkpoint> {
+        Ok(Checkpoint::from_safetensors_bytes(
+            self.to_safetensors()?,
+            "state dict",
+        )?)
+    }
+
     /// Writes [`to_safetensors`](Self::to_safetensors) to `path` atomically
     /// (a temporary file beside it, then a rename).
     pub fn save_safetensors(&self, path: &Path) -> Result<()> {
