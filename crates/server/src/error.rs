@@ -7,6 +7,8 @@ pub enum Error {
     Tls(String),
     #[error("gRPC server on {addr}: {reason}")]
     Transport { addr: String, reason: String },
+    #[error("{0}")]
+    Deployment(String),
     #[error("starting compute worker {name}: {reason}")]
     Worker { name: String, reason: String },
 }

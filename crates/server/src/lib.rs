@@ -5,11 +5,14 @@
 //!   shutdown (quickwit's `grpc.rs` pattern);
 //! - [`ComputeWorker`]: a dedicated OS thread that owns a model, so model
 //!   compute never holds the async executor;
+//! - [`ServiceContext`]: the configuration, object store and event bus a
+//!   service works with, opened once;
 //! - [`telemetry`] and [`shutdown`]: tracing set-up and SIGINT/SIGTERM, for
 //!   binaries only (libraries never install handlers or read the environment).
 
 mod auth;
 mod compute;
+pub mod context;
 mod error;
 pub mod grpc;
 pub mod shutdown;
@@ -17,4 +20,5 @@ pub mod telemetry;
 
 pub use auth::BearerAuthLayer;
 pub use compute::{ComputeWorker, WorkerGone};
+pub use context::{ServiceContext, listen, open_store};
 pub use error::{Error, Result};
