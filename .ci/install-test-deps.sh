@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the servers that the tests start themselves:
+# Installs what the build and the tests need:
+#   - OpenBLAS (burn's ndarray backend links the system OpenBLAS),
 #   - protoc (ssdit-proto's build.rs),
+#   - docker-compose (CI validates docker-compose.yml; no engine needed),
 #   - nats-server with JetStream (ssdit-bus tests start a private one on a free port),
 #   - moto's S3 server (ssdit-store tests start a private one on a free port).
 # Idempotent: does nothing when everything is already there.
@@ -13,6 +15,9 @@ as_root() {
 have() { command -v "$1" >/dev/null 2>&1; }
 
 apt_packages=()
+[ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] || [ -e /usr/include/openblas/cblas.h ] \
+  || ldconfig -p 2>/dev/null | grep -q 'libopenblas.so ' || apt_packages+=(libopenblas-dev)
+have docker-compose || apt_packages+=(docker-compose)
 have protoc || apt_packages+=(protobuf-compiler)
 have nats-server || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
 have python3 || apt_packages+=(python3 python3-pip)
