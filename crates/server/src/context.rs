@@ -61,7 +61,9 @@ pub async fn open_store(config: &StoreConfig) -> Result<Store> {
         ..StoreOptions::default()
     };
     if let Some(endpoint) = &config.endpoint {
-        options.options.push(("aws_endpoint".into(), endpoint.clone()));
+        options
+            .options
+            .push(("aws_endpoint".into(), endpoint.clone()));
     }
     if let Some(region) = &config.region {
         options.options.push(("aws_region".into(), region.clone()));
