@@ -74,6 +74,43 @@ impl SingleStreamDiTConfig {
         Self::new()
     }
 
+    /// A mid-sized model for single-GPU experiments: width 384, 6 heads,
+    /// 8 fusion blocks, 1 refiner block each, over T5Gemma2-1B embeddings
+    /// (the size DESIGN.md benchmarks the backends at).
+    pub fn small() -> Self {
+        Self::new()
+            .with_hidden_size(384)
+            .with_num_heads(6)
+            .with_depth(8)
+            .with_refiner_depth(1)
+    }
+
+    /// A model small enough for tests and `--tiny` demos on a CPU: width 64,
+    /// 4 heads, 2 fusion blocks, 1 refiner block each, over the 128-wide
+    /// embeddings of `ssdit-text`'s tiny encoder.
+    pub fn tiny() -> Self {
+        Self::new()
+            .with_hidden_size(64)
+            .with_num_heads(4)
+            .with_depth(2)
+            .with_refiner_depth(1)
+            .with_text_embed_dim(128)
+    }
+
+    /// The configuration `models.dit` names: a preset (`seed`, `small`,
+    /// `tiny`) or the path of a seed constructor-argument `config.json`.
+    pub fn from_spec(spec: &str) -> Result<Self> {
+        match spec.trim() {
+            "seed" => Ok(Self::seed_default()),
+            "small" => Ok(Self::small()),
+            "tiny" => Ok(Self::tiny()),
+            "" => Err(Error::Config(
+                "empty model spec; expected seed, small, tiny or a config.json path".into(),
+            )),
+            path => Self::from_seed_file(Path::new(path)),
+        }
+    }
+
     /// Reads the seed's constructor-argument JSON (e.g. a fixture's
     /// `config.json`); omitted arguments take the seed's defaults. Unknown
     /// keys and impossible sizes are errors.
@@ -229,6 +266,28 @@ mod tests {
         assert!(err(r#"{"dropout": 1.5}"#).contains("dropout"));
         assert!(err(r#"{"hidden": 64}"#).contains("unknown field `hidden`"));
         assert!(err(r#"{"depth": -1}"#).contains("constructor arguments"));
+    }
+
+    #[test]
+    fn presets_are_valid_and_named_by_spec() {
+        for (spec, hidden, depth, text) in [
+            ("seed", 768, 16, 1152),
+            ("small", 384, 8, 1152),
+            ("tiny", 64, 2, 128),
+        ] {
+            let c = SingleStreamDiTConfig::from_spec(spec).unwrap();
+            c.validate().unwrap();
+            assert_eq!(
+                (c.hidden_size, c.depth, c.text_embed_dim),
+                (hidden, depth, text)
+            );
+        }
+        assert_eq!(SingleStreamDiTConfig::tiny().head_dim(), 16);
+        assert!(SingleStreamDiTConfig::from_spec(" ").is_err());
+        let err = SingleStreamDiTConfig::from_spec("/nonexistent/dit.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/dit.json"), "{err}");
     }
 
     #[test]

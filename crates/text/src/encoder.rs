@@ -7,7 +7,7 @@ use ssdit_weights::ModelSource;
 
 use crate::loader::{ModelFiles, load_encoder};
 use crate::t5gemma2::T5Gemma2Encoder;
-use crate::tiny::{tiny_encoder, tiny_fingerprint};
+use crate::tiny::{tiny_encoder, tiny_fingerprint, tiny_tokenizer_fingerprint};
 use crate::tokenizer::{ByteTokenizer, HfTokenizer, TokenBatch};
 use crate::{Error, Result};
 
@@ -36,6 +36,14 @@ impl CaptionTokenizer {
             Self::Bytes(tokenizer) => tokenizer.max_length(),
         }
     }
+
+    /// The same tokenizer padding and truncating to `max_length` instead.
+    pub fn with_max_length(&self, max_length: usize) -> Result<Self> {
+        Ok(match self {
+            Self::Hf(tokenizer) => Self::Hf(Box::new(tokenizer.with_max_length(max_length)?)),
+            Self::Bytes(_) => Self::Bytes(ByteTokenizer::new(max_length)?),
+        })
+    }
 }
 
 /// Embeddings of a batch of captions.
@@ -55,6 +63,7 @@ pub struct TextEncoder<B: Backend> {
     model: T5Gemma2Encoder<B>,
     tokenizer: CaptionTokenizer,
     fingerprint: String,
+    tokenizer_fingerprint: String,
     device: Device<B>,
 }
 
@@ -65,6 +74,7 @@ impl<B: Backend> TextEncoder<B> {
         let files = ModelFiles::resolve(source)?;
         let tokenizer = HfTokenizer::from_file(&files.tokenizer, max_length)?;
         let fingerprint = files.fingerprint()?;
+        let tokenizer_fingerprint = ssdit_weights::fingerprint_files(&[&files.tokenizer])?;
         let model = load_encoder(&files, device)?;
         tracing::info!(
             model = %source,
@@ -78,7 +88,8 @@ impl<B: Backend> TextEncoder<B> {
             CaptionTokenizer::Hf(Box::new(tokenizer)),
             fingerprint,
             device,
-        ))
+        )
+        .with_tokenizer_fingerprint(tokenizer_fingerprint))
     }
 
     /// The tiny offline encoder (seeded weights, byte tokenizer).
@@ -89,10 +100,13 @@ impl<B: Backend> TextEncoder<B> {
             CaptionTokenizer::Bytes(tokenizer),
             tiny_fingerprint(),
             device,
-        ))
+        )
+        .with_tokenizer_fingerprint(tiny_tokenizer_fingerprint()))
     }
 
-    /// Pairs an encoder with a tokenizer; `fingerprint` names the pair in cache keys.
+    /// Pairs an encoder with a tokenizer; `fingerprint` names the pair in cache keys
+    /// (and stands for the tokenizer too until
+    /// [`with_tokenizer_fingerprint`](Self::with_tokenizer_fingerprint) says otherwise).
     pub fn new(
         model: T5Gemma2Encoder<B>,
         tokenizer: CaptionTokenizer,
@@ -102,9 +116,17 @@ impl<B: Backend> TextEncoder<B> {
         Self {
             model,
             tokenizer,
+            tokenizer_fingerprint: fingerprint.clone(),
             fingerprint,
             device: device.clone(),
         }
+    }
+
+    /// Sets the tokenizer's own fingerprint (embedding cache keys name the
+    /// encoder and the tokenizer separately).
+    pub fn with_tokenizer_fingerprint(mut self, fingerprint: String) -> Self {
+        self.tokenizer_fingerprint = fingerprint;
+        self
     }
 
     /// Width of the embeddings.
@@ -122,6 +144,12 @@ impl<B: Backend> TextEncoder<B> {
         &self.fingerprint
     }
 
+    /// A stable id of the tokenizer alone (its `tokenizer.json`, or the byte
+    /// tokenizer's recipe), for the `tok-…` part of embedding cache keys.
+    pub fn tokenizer_fingerprint(&self) -> &str {
+        &self.tokenizer_fingerprint
+    }
+
     /// The tokenizer.
     pub fn tokenizer(&self) -> &CaptionTokenizer {
         &self.tokenizer
@@ -129,11 +157,32 @@ impl<B: Backend> TextEncoder<B> {
 
     /// Encodes captions: `[batch, max_length, dim]` embeddings and their mask.
     pub fn encode(&self, captions: &[String]) -> Result<TextEmbeddings<B>> {
+        self.encode_tokens(captions, &self.tokenizer)
+    }
+
+    /// Encodes captions padded and truncated to `max_length` tokens rather
+    /// than the tokenizer's own length: `[batch, max_length, dim]`.
+    pub fn encode_with_length(
+        &self,
+        captions: &[String],
+        max_length: usize,
+    ) -> Result<TextEmbeddings<B>> {
+        if max_length == self.max_length() {
+            return self.encode(captions);
+        }
+        self.encode_tokens(captions, &self.tokenizer.with_max_length(max_length)?)
+    }
+
+    fn encode_tokens(
+        &self,
+        captions: &[String],
+        tokenizer: &CaptionTokenizer,
+    ) -> Result<TextEmbeddings<B>> {
         if captions.is_empty() {
             return Err(Error::Input("no captions to encode".into()));
         }
-        let tokens = self.tokenizer.encode(captions)?;
-        let (ids, mask) = self.tensors(&tokens)?;
+        let tokens = tokenizer.encode(captions)?;
+        let (ids, mask) = self.tensors(&tokens, tokenizer.max_length())?;
         let embeddings = self.model.forward(ids, mask.clone());
         Ok(TextEmbeddings {
             embeddings,
@@ -142,9 +191,13 @@ impl<B: Backend> TextEncoder<B> {
     }
 
     /// Token rows as tensors, checking every id fits the embedding table.
-    fn tensors(&self, tokens: &TokenBatch) -> Result<(Tensor<B, 2, Int>, Tensor<B, 2, Bool>)> {
+    fn tensors(
+        &self,
+        tokens: &TokenBatch,
+        len: usize,
+    ) -> Result<(Tensor<B, 2, Int>, Tensor<B, 2, Bool>)> {
         let vocab = self.model.config().vocab_size;
-        let (batch, len) = (tokens.len(), self.max_length());
+        let batch = tokens.len();
         let mut ids = Vec::with_capacity(batch * len);
         let mut mask = Vec::with_capacity(batch * len);
         for (row, (row_ids, row_mask)) in tokens

@@ -10,7 +10,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("model config {origin}: {reason}")]
+    #[error("{origin}: {reason}")]
     Json { origin: String, reason: String },
     #[error("model config {origin}: field {field}: {reason}")]
     Config {

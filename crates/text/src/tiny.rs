@@ -49,6 +49,14 @@ pub fn tiny_fingerprint() -> String {
     hasher.finalize().to_hex()[..16].to_string()
 }
 
+/// A stable id of the byte tokenizer the tiny encoder uses, for cache keys.
+pub fn tiny_tokenizer_fingerprint() -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"ssdit-byte-tokenizer-v1");
+    hasher.update(&(ByteTokenizer::VOCAB_SIZE as u64).to_le_bytes());
+    hasher.finalize().to_hex()[..16].to_string()
+}
+
 /// Replaces every parameter of `model` by values from its own seeded stream.
 ///
 /// Scales keep activations of order one: embeddings (and the eoi embedding)

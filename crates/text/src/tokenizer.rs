@@ -116,6 +116,11 @@ impl HfTokenizer {
         self.max_length
     }
 
+    /// The same tokenizer padding and truncating to `max_length` instead.
+    pub fn with_max_length(&self, max_length: usize) -> Result<Self> {
+        Self::new(self.inner.clone(), max_length, self.origin.clone())
+    }
+
     /// Tokenizes `texts` (special tokens added).
     pub fn encode(&self, texts: &[String]) -> Result<TokenBatch> {
         let encodings =

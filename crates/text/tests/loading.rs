@@ -57,6 +57,12 @@ fn text_encoder_from_a_model_directory() {
     let encoder = TextEncoder::<B>::t5gemma2(&local(dir.path()), 6, &Default::default()).unwrap();
     assert_eq!((encoder.dim(), encoder.max_length()), (128, 6));
     assert_eq!(encoder.fingerprint().len(), 16);
+    let tokenizer = dir.path().join("tokenizer.json");
+    assert_eq!(
+        encoder.tokenizer_fingerprint(),
+        ssdit_weights::fingerprint_files(&[&tokenizer]).unwrap(),
+        "the tokenizer is fingerprinted on its own"
+    );
     let out = encoder
         .encode(&["a red flower".into(), "petal".into()])
         .unwrap();

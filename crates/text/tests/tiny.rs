@@ -5,7 +5,7 @@ mod common;
 
 use common::B;
 use ssdit_text::TextEncoder;
-use ssdit_text::tiny::tiny_fingerprint;
+use ssdit_text::tiny::{tiny_fingerprint, tiny_tokenizer_fingerprint};
 
 fn captions() -> Vec<String> {
     [
@@ -29,6 +29,21 @@ fn two_independent_encoders_agree_bit_for_bit() {
     assert_eq!(a.mask.into_data(), b.mask.into_data());
     assert_eq!(first.fingerprint(), second.fingerprint());
     assert_eq!(first.fingerprint(), tiny_fingerprint());
+    assert_eq!(first.tokenizer_fingerprint(), tiny_tokenizer_fingerprint());
+    assert_ne!(first.tokenizer_fingerprint(), first.fingerprint());
+}
+
+#[test]
+fn encoding_at_another_length_equals_an_encoder_of_that_length() {
+    let device = Default::default();
+    let at_32 = TextEncoder::<B>::tiny(32, &device).unwrap();
+    let at_12 = TextEncoder::<B>::tiny(12, &device).unwrap();
+    let got = at_32.encode_with_length(&captions(), 12).unwrap();
+    let want = at_12.encode(&captions()).unwrap();
+    assert_eq!(got.embeddings.dims(), [3, 12, 128]);
+    assert_eq!(got.embeddings.into_data(), want.embeddings.into_data());
+    assert_eq!(got.mask.into_data(), want.mask.into_data());
+    assert!(at_32.encode_with_length(&captions(), 0).is_err());
 }
 
 #[test]

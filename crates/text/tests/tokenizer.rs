@@ -35,6 +35,15 @@ fn exactly_max_length_is_untouched_and_longer_is_cut_at_the_end() {
 }
 
 #[test]
+fn another_length_pads_and_truncates_the_same_way() {
+    let longer = tokenizer(2).with_max_length(6).unwrap();
+    assert_eq!(longer.max_length(), 6);
+    let batch = longer.encode(&["a b c d e".into()]).unwrap();
+    assert_eq!(batch, tokenizer(6).encode(&["a b c d e".into()]).unwrap());
+    assert!(tokenizer(2).with_max_length(0).is_err());
+}
+
+#[test]
 fn max_length_one_keeps_only_bos() {
     let batch = tokenizer(1).encode(&["a b".into()]).unwrap();
     assert_eq!(

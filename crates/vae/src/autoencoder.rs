@@ -60,7 +60,7 @@ impl<B: Backend> AutoencoderKl<B> {
     /// - posterior mean and logvar: `[B, latent_channels, H/8, W/8]`
     pub fn encode(&self, images: Tensor<B, 4>) -> Result<DiagonalGaussian<B>> {
         self.check_images(&images.dims())?;
-        Ok(DiagonalGaussian::from_moments(self.encoder.forward(images)))
+        DiagonalGaussian::from_moments(self.encoder.forward(images))
     }
 
     /// Decodes latents to images (diffusers `decode(z).sample`), without any
@@ -135,16 +135,24 @@ pub struct DiagonalGaussian<B: Backend> {
 }
 
 impl<B: Backend> DiagonalGaussian<B> {
-    /// Splits `[B, 2C, h, w]` encoder moments into mean and clamped logvar.
-    pub fn from_moments(moments: Tensor<B, 4>) -> Self {
-        let [mean, logvar] = moments
-            .chunk(2, 1)
-            .try_into()
-            .expect("chunk(2) of an even channel count gives two tensors");
-        Self {
-            mean,
-            logvar: logvar.clamp(LOGVAR_RANGE.0, LOGVAR_RANGE.1),
+    /// Splits `[B, 2C, h, w]` encoder moments into mean and clamped logvar
+    /// (diffusers' `DiagonalGaussianDistribution(moments)`).
+    pub fn from_moments(moments: Tensor<B, 4>) -> Result<Self> {
+        let [b, c, h, w] = moments.dims();
+        if c == 0 || c % 2 != 0 {
+            return Err(Error::shape(
+                "encoder moments",
+                "[batch, 2·latent_channels, h, w]",
+                &moments.dims(),
+            ));
         }
+        let half = c / 2;
+        Ok(Self {
+            mean: moments.clone().slice([0..b, 0..half, 0..h, 0..w]),
+            logvar: moments
+                .slice([0..b, half..c, 0..h, 0..w])
+                .clamp(LOGVAR_RANGE.0, LOGVAR_RANGE.1),
+        })
     }
 
     /// Standard deviation, `exp(0.5 · logvar)`.
@@ -251,7 +259,10 @@ mod tests {
         let device = Default::default();
         let moments = Tensor::<B, 1>::from_floats([1.0, -2.0, -50.0, 2.0 * 2f32.ln()], &device)
             .reshape([1, 4, 1, 1]);
-        let posterior = DiagonalGaussian::from_moments(moments);
+        let posterior = DiagonalGaussian::from_moments(moments).unwrap();
+        assert!(
+            DiagonalGaussian::from_moments(Tensor::<B, 4>::zeros([1, 3, 1, 1], &device)).is_err()
+        );
         let logvar = posterior.logvar.to_data().to_vec::<f32>().unwrap();
         assert_eq!(logvar, vec![-30.0, 2.0 * 2f32.ln()]);
         let zero = posterior

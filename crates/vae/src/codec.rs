@@ -1,6 +1,6 @@
 //! What services need from an image ↔ latent transform, whichever one is
 //! configured: the FLUX VAE ([`crate::Vae`]) or the weight-free preview codec
-//! ([`crate::PreviewCodec`]), selected by `--vae <model dir | hub id | preview>`.
+//! ([`crate::PreviewCodec`]), selected by `--vae <model dir | hub id | preview | tiny>`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +8,7 @@ use std::str::FromStr;
 use burn::prelude::*;
 use ssdit_weights::ModelSource;
 
-use crate::{Error, PreviewCodec, Result, load_vae};
+use crate::{Error, PreviewCodec, Result, load_vae, tiny_vae};
 
 /// How [`LatentCodec::encode`] turns a posterior into latents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub trait LatentCodec<B: Backend>: fmt::Display + Send {
 pub enum CodecChoice {
     /// The weight-free DCT preview codec (`preview`).
     Preview,
+    /// The small seeded VAE (`tiny`), see [`crate::tiny_vae`].
+    Tiny,
     /// The FLUX VAE from a model directory or hub id.
     Vae(ModelSource),
 }
@@ -57,19 +59,23 @@ pub enum CodecChoice {
 /// The `--vae` value that selects the preview codec.
 pub const PREVIEW_CHOICE: &str = "preview";
 
+/// The `--vae` value that selects the tiny seeded VAE.
+pub const TINY_CHOICE: &str = "tiny";
+
 impl FromStr for CodecChoice {
     type Err = Error;
 
-    /// `preview`, a model directory, or a hub id such as `diffusers/FLUX.1-vae`.
+    /// `preview`, `tiny`, a model directory, or a hub id such as `diffusers/FLUX.1-vae`.
     fn from_str(spec: &str) -> Result<Self> {
         match spec.trim() {
             "" => Err(Error::Codec {
                 spec: spec.to_string(),
                 reason: format!(
-                    "empty; expected {PREVIEW_CHOICE:?}, a model directory or a hub id"
+                    "empty; expected {PREVIEW_CHOICE:?}, {TINY_CHOICE:?}, a model directory or a hub id"
                 ),
             }),
             PREVIEW_CHOICE => Ok(Self::Preview),
+            TINY_CHOICE => Ok(Self::Tiny),
             path_or_id => Ok(Self::Vae(ModelSource::parse(path_or_id))),
         }
     }
@@ -79,6 +85,7 @@ impl fmt::Display for CodecChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Preview => f.write_str(PREVIEW_CHOICE),
+            Self::Tiny => f.write_str(TINY_CHOICE),
             Self::Vae(source) => write!(f, "{source}"),
         }
     }
@@ -92,6 +99,7 @@ pub fn load_codec<B: Backend>(
 ) -> Result<Box<dyn LatentCodec<B>>> {
     Ok(match choice {
         CodecChoice::Preview => Box::new(PreviewCodec::new(device)),
+        CodecChoice::Tiny => Box::new(tiny_vae(device)),
         CodecChoice::Vae(source) => Box::new(load_vae(source, device)?),
     })
 }
@@ -106,6 +114,8 @@ mod tests {
             "preview".parse::<CodecChoice>().unwrap(),
             CodecChoice::Preview
         );
+        assert_eq!("tiny".parse::<CodecChoice>().unwrap(), CodecChoice::Tiny);
+        assert_eq!(CodecChoice::Tiny.to_string(), "tiny");
         assert_eq!(
             "diffusers/FLUX.1-vae".parse::<CodecChoice>().unwrap(),
             CodecChoice::Vae(ModelSource::Hub {

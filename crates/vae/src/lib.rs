@@ -16,6 +16,8 @@
 //! - [`PreviewCodec`] is a deterministic DCT transform with the same shape
 //!   contract (8× down, 16 channels), a stand-in where the real weights are
 //!   not available. It is not a VAE.
+//! - [`tiny_vae`] is the same model at a small size with seeded weights, for
+//!   offline demos and tests (`--vae tiny`). Its latents are not meaningful.
 //! - [`LatentCodec`] is what services use, whichever of the two is chosen
 //!   ([`CodecChoice`], [`load_codec`]).
 //! - [`images_to_tensor`] / [`tensor_to_images`] convert 8-bit RGB images
@@ -40,10 +42,11 @@ mod pixels;
 mod preview;
 mod resnet;
 mod tiling;
+mod tiny;
 mod vae;
 
 pub use autoencoder::{AutoencoderKl, DiagonalGaussian, seeded_normal};
-pub use codec::{CodecChoice, LatentCodec, PREVIEW_CHOICE, Sampling, load_codec};
+pub use codec::{CodecChoice, LatentCodec, PREVIEW_CHOICE, Sampling, TINY_CHOICE, load_codec};
 pub use config::AutoencoderKlConfig;
 pub use error::{Error, Result};
 pub use latents::{DatasetNormalization, VaeScaling};
@@ -56,4 +59,5 @@ pub use preview::{
     PREVIEW_FINGERPRINT, PreviewCodec, zigzag,
 };
 pub use tiling::Tiling;
+pub use tiny::{TINY_VAE_SEED, tiny_vae, tiny_vae_fingerprint};
 pub use vae::Vae;

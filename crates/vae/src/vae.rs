@@ -99,7 +99,7 @@ impl<B: Backend> Vae<B> {
                 self.model.check_images(&images.dims())?;
                 let geometry = tiling.encode_geometry(factor)?;
                 let moments = tiled(images, geometry, |tile| self.model.encode_moments(tile));
-                Ok(DiagonalGaussian::from_moments(moments))
+                DiagonalGaussian::from_moments(moments)
             }
             _ => self.model.encode(images),
         }

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use burn::config::Config;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -208,83 +209,113 @@ pub(crate) fn layer_pattern(layers: usize, pattern: usize) -> Vec<LayerType> {
 mod hf {
     use super::*;
 
-    /// `T5Gemma2TextConfig` fields the encoder uses, with transformers'
-    /// defaults. Fields that only concern the decoder, dropout or caching are
-    /// not read.
-    #[derive(Deserialize)]
+    /// `T5Gemma2TextConfig` fields the encoder uses. Fields that only concern
+    /// the decoder, dropout or caching are not read.
     struct TextConfig {
-        #[serde(default = "defaults::vocab_size")]
         vocab_size: usize,
-        #[serde(default = "defaults::hidden_size")]
         hidden_size: usize,
-        #[serde(default = "defaults::intermediate_size")]
         intermediate_size: usize,
-        #[serde(default = "defaults::num_hidden_layers")]
         num_hidden_layers: usize,
-        #[serde(default = "defaults::num_attention_heads")]
         num_attention_heads: usize,
-        #[serde(default = "defaults::num_key_value_heads")]
         num_key_value_heads: usize,
-        #[serde(default = "defaults::head_dim")]
         head_dim: usize,
-        #[serde(default = "defaults::hidden_activation")]
         hidden_activation: String,
-        #[serde(default = "defaults::rms_norm_eps")]
         rms_norm_eps: f64,
-        #[serde(default)]
         attention_bias: bool,
-        #[serde(default = "defaults::query_pre_attn_scalar")]
         query_pre_attn_scalar: f64,
-        #[serde(default = "defaults::sliding_window")]
         sliding_window: usize,
         layer_types: Option<Vec<String>>,
-        #[serde(alias = "_sliding_window_pattern")]
         sliding_window_pattern: Option<usize>,
         attn_logit_softcapping: Option<f64>,
-        #[serde(default)]
-        use_bidirectional_attention: Value,
+        use_bidirectional_attention: Option<Value>,
         rope_parameters: Option<Value>,
         rope_theta: Option<f64>,
         rope_local_base_freq: Option<f64>,
         rope_scaling: Option<Value>,
     }
 
-    mod defaults {
-        pub fn vocab_size() -> usize {
-            262_208
+    /// transformers' default `eoi_token_index`.
+    const DEFAULT_EOI_TOKEN_INDEX: usize = 256_000;
+
+    impl TextConfig {
+        /// Reads the fields, with `T5Gemma2TextConfig`'s defaults for absent ones.
+        fn read(fields: &Fields<'_>) -> Result<Self> {
+            Ok(Self {
+                vocab_size: fields.get("vocab_size", 262_208)?,
+                hidden_size: fields.get("hidden_size", 2304)?,
+                intermediate_size: fields.get("intermediate_size", 9216)?,
+                num_hidden_layers: fields.get("num_hidden_layers", 26)?,
+                num_attention_heads: fields.get("num_attention_heads", 8)?,
+                num_key_value_heads: fields.get("num_key_value_heads", 4)?,
+                head_dim: fields.get("head_dim", 256)?,
+                hidden_activation: fields.get("hidden_activation", "gelu_pytorch_tanh".into())?,
+                rms_norm_eps: fields.get("rms_norm_eps", 1e-6)?,
+                attention_bias: fields.get("attention_bias", false)?,
+                query_pre_attn_scalar: fields.get("query_pre_attn_scalar", 256.0)?,
+                sliding_window: fields.get("sliding_window", 4096)?,
+                layer_types: fields.opt("layer_types")?,
+                sliding_window_pattern: match fields.opt("sliding_window_pattern")? {
+                    Some(pattern) => Some(pattern),
+                    None => fields.opt("_sliding_window_pattern")?,
+                },
+                attn_logit_softcapping: fields.opt("attn_logit_softcapping")?,
+                use_bidirectional_attention: fields.opt("use_bidirectional_attention")?,
+                rope_parameters: fields.opt("rope_parameters")?,
+                rope_theta: fields.opt("rope_theta")?,
+                rope_local_base_freq: fields.opt("rope_local_base_freq")?,
+                rope_scaling: fields.opt("rope_scaling")?,
+            })
         }
-        pub fn hidden_size() -> usize {
-            2304
+    }
+
+    /// The fields of one JSON object, read one by one so that an error names
+    /// the field.
+    struct Fields<'a> {
+        map: &'a serde_json::Map<String, Value>,
+        path: &'a str,
+        origin: &'a str,
+    }
+
+    impl<'a> Fields<'a> {
+        fn new(value: &'a Value, path: &'a str, origin: &'a str) -> Result<Self> {
+            let map = value.as_object().ok_or_else(|| {
+                Error::config(
+                    origin,
+                    if path.is_empty() { "(root)" } else { path },
+                    "not a JSON object",
+                )
+            })?;
+            Ok(Self { map, path, origin })
         }
-        pub fn intermediate_size() -> usize {
-            9216
+
+        /// The full JSON path of `key`.
+        fn name(&self, key: &str) -> String {
+            if self.path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{}.{key}", self.path)
+            }
         }
-        pub fn num_hidden_layers() -> usize {
-            26
+
+        /// `key`, or `default` when absent (`null` is an error).
+        fn get<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T> {
+            match self.map.get(key) {
+                None => Ok(default),
+                Some(value) => self.parse(key, value),
+            }
         }
-        pub fn num_attention_heads() -> usize {
-            8
+
+        /// `key`, or `None` when absent or `null`.
+        fn opt<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+            match self.map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => self.parse(key, value).map(Some),
+            }
         }
-        pub fn num_key_value_heads() -> usize {
-            4
-        }
-        pub fn head_dim() -> usize {
-            256
-        }
-        pub fn hidden_activation() -> String {
-            "gelu_pytorch_tanh".into()
-        }
-        pub fn rms_norm_eps() -> f64 {
-            1e-6
-        }
-        pub fn query_pre_attn_scalar() -> f64 {
-            256.0
-        }
-        pub fn sliding_window() -> usize {
-            4096
-        }
-        pub fn eoi_token_index() -> usize {
-            256_000
+
+        fn parse<T: DeserializeOwned>(&self, key: &str, value: &Value) -> Result<T> {
+            T::deserialize(value)
+                .map_err(|e| Error::config(self.origin, self.name(key), e.to_string()))
         }
     }
 
@@ -301,11 +332,9 @@ mod hf {
 
     pub(super) fn parse(root: &Value, origin: &str) -> Result<T5Gemma2EncoderConfig> {
         let (text, text_path, eoi) = locate(root, origin)?;
-        let text: TextConfig = serde_json::from_value(text.clone()).map_err(|e| Error::Json {
-            origin: origin.to_string(),
-            reason: format!("{text_path}: {e}"),
-        })?;
-        let field = |name: &str| format!("{text_path}.{name}");
+        let fields = Fields::new(text, text_path, origin)?;
+        let text = TextConfig::read(&fields)?;
+        let field = |name: &str| fields.name(name);
         if text.hidden_activation != "gelu_pytorch_tanh" {
             return Err(Error::config(
                 origin,
@@ -330,17 +359,15 @@ mod hf {
                 "true is not supported (T5Gemma2 projections have no bias)",
             ));
         }
-        if !matches!(
-            text.use_bidirectional_attention,
-            Value::Null | Value::Bool(false)
-        ) {
+        if let Some(value) = text
+            .use_bidirectional_attention
+            .as_ref()
+            .filter(|v| **v != Value::Bool(false))
+        {
             return Err(Error::config(
                 origin,
                 field("use_bidirectional_attention"),
-                format!(
-                    "{} is not supported (it rewrites the decoder-style sliding window)",
-                    text.use_bidirectional_attention
-                ),
+                format!("{value} is not supported (it rewrites the decoder-style sliding window)"),
             ));
         }
         let layer_types = layer_types(&text, origin, &field)?;
@@ -369,7 +396,7 @@ mod hf {
         let model_type = root.get("model_type").and_then(Value::as_str);
         let eoi = |value: Option<&Value>, field: &str| -> Result<usize> {
             match value {
-                None | Some(Value::Null) => Ok(defaults::eoi_token_index()),
+                None | Some(Value::Null) => Ok(DEFAULT_EOI_TOKEN_INDEX),
                 Some(v) => v
                     .as_u64()
                     .map(|v| v as usize)
@@ -402,7 +429,7 @@ mod hf {
                     eoi(root.get("eoi_token_index"), "eoi_token_index")?,
                 ))
             }
-            Some("t5gemma2_text") => Ok((root, "", defaults::eoi_token_index())),
+            Some("t5gemma2_text") => Ok((root, "", DEFAULT_EOI_TOKEN_INDEX)),
             other => Err(Error::config(
                 origin,
                 "model_type",
@@ -580,6 +607,20 @@ mod tests {
         assert!(err.contains("attention_bias"), "{err}");
         let err = error_of(r#", "use_bidirectional_attention": true"#);
         assert!(err.contains("use_bidirectional_attention"), "{err}");
+    }
+
+    #[test]
+    fn wrongly_typed_fields_are_named() {
+        let json = text_config("").replace(r#""hidden_size": 8"#, r#""hidden_size": "wide""#);
+        let err = T5Gemma2EncoderConfig::from_hf_json(&json, "test")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("encoder.text_config.hidden_size"), "{err}");
+        let json = text_config("").replace(r#""sliding_window": 4"#, r#""sliding_window": null"#);
+        let err = T5Gemma2EncoderConfig::from_hf_json(&json, "test")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("encoder.text_config.sliding_window"), "{err}");
     }
 
     #[test]
