@@ -9,6 +9,9 @@
 //! - [`side_by_side`]: images in a row with labels and a title.
 //! - [`BarChart`] and [`Histogram`]: bars (negative values and ± whiskers
 //!   included) with a title, axis labels and nice ticks.
+//! - [`LinePlot`]: line series (the seed's loss / gate curves: faint raw,
+//!   bold smoothed with [`ewm`]) on a dark background with a dashed grid.
+//! - [`animate`]: a looping GIF of images (validation sheets over training).
 //! - [`canvas`]: the clipped primitives the above are made of, and
 //!   [`save_png`] to write the result atomically.
 //!
@@ -20,6 +23,8 @@ mod chart;
 pub mod colors;
 mod compare;
 mod error;
+mod gif;
+mod plot;
 mod png;
 mod sheet;
 pub mod text;
@@ -27,6 +32,8 @@ pub mod text;
 pub use chart::{Bar, BarChart, Histogram, HistogramBin};
 pub use compare::{Panel, side_by_side};
 pub use error::{Error, Result};
+pub use gif::{LAST_FRAME_HOLD, animate};
+pub use plot::{LinePlot, Series, ewm};
 pub use png::{encode_png, save_png};
 pub use sheet::{SheetStyle, Tile, contact_sheet};
 
