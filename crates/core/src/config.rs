@@ -335,6 +335,20 @@ pub struct TrainConfig {
     pub validate_steps: usize,
     pub validate_sampler: SamplerKind,
     pub seed: u64,
+    /// Hold every latent and embedding in RAM (the seed's
+    /// `load_entire_dataset`); `false` streams them from the store per batch.
+    pub load_entire_dataset: bool,
+    /// Fixed prompts (embeddings of the first training captions) sampled at
+    /// each validation.
+    pub validate_prompts: usize,
+    /// Samples held out of training to report a validation loss (0: none).
+    pub validation_holdout: usize,
+    /// On resume, start fresh optimizer moments and a new schedule over the
+    /// remaining epochs (the seed's `reset_optmizer`) instead of continuing.
+    pub reset_optimizer: bool,
+    /// Port of the trainer's Prometheus `/metrics` HTTP endpoint (on
+    /// `server.host`); 0 turns it off.
+    pub metrics_port: u16,
 }
 
 impl Default for TrainConfig {
@@ -366,6 +380,11 @@ impl Default for TrainConfig {
             validate_steps: 30,
             validate_sampler: SamplerKind::Euler,
             seed: 42,
+            load_entire_dataset: true,
+            validate_prompts: 4,
+            validation_holdout: 0,
+            reset_optimizer: false,
+            metrics_port: 9464,
         }
     }
 }
@@ -613,6 +632,30 @@ impl TrainConfig {
             self.keep_last > 0,
             "must be at least 1",
         )?;
+        check(
+            "train.validate_prompts",
+            self.validate_prompts,
+            (1..=16).contains(&self.validate_prompts),
+            "must be between 1 and 16",
+        )?;
+        check(
+            "train.save_every",
+            self.save_every,
+            self.save_every > 0,
+            "must be at least 1",
+        )?;
+        check(
+            "train.validate_every",
+            self.validate_every,
+            self.validate_every > 0,
+            "must be at least 1",
+        )?;
+        check(
+            "train.validate_steps",
+            self.validate_steps,
+            (1..=1000).contains(&self.validate_steps),
+            "must be between 1 and 1000",
+        )?;
         Ok(())
     }
 }
@@ -744,6 +787,32 @@ mod tests {
 
         let err = Config::parse("[models]\ndevice = \"tpu\"", "t", &HashMap::new()).unwrap_err();
         assert!(err.to_string().contains("tpu"), "{err}");
+    }
+
+    #[test]
+    fn training_data_and_validation_settings_are_checked() {
+        let config = Config::parse(
+            "[train]\nload_entire_dataset = false\nvalidation_holdout = 8\nreset_optimizer = true",
+            "t",
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert!(!config.train.load_entire_dataset);
+        assert_eq!(config.train.validation_holdout, 8);
+        assert!(config.train.reset_optimizer);
+        assert_eq!(Config::default().train.validate_prompts, 4);
+        assert_eq!(Config::default().train.metrics_port, 9464);
+        for bad in [
+            "validate_prompts = 0",
+            "validate_prompts = 17",
+            "save_every = 0",
+            "validate_every = 0",
+            "validate_steps = 0",
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            let err = Config::parse(&format!("[train]\n{bad}"), "t", &HashMap::new()).unwrap_err();
+            assert!(err.to_string().contains(&format!("train.{key}")), "{err}");
+        }
     }
 
     #[test]

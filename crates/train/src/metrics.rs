@@ -1,0 +1,353 @@
+//! Per-step metrics: the CSV log (the seed's columns first, so its
+//! `generate_graph.py` reads ours) and Prometheus gauges and counters.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use crate::trainer::StepReport;
+
+/// The CSV header: the seed's `Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg`,
+/// then ours.
+pub const CSV_HEADER: &str = "Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg,Grad_Norm,Samples_Per_Sec,Memory_MB,Self_Eval,Elapsed_S";
+
+/// One row of the CSV: one optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricsRow {
+    pub epoch: u64,
+    pub step: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub gate: f64,
+    pub grad_norm: f64,
+    pub samples_per_second: f64,
+    /// Resident memory of the process, MiB (0 where unknown).
+    pub memory_mb: f64,
+    pub self_eval: bool,
+    /// Seconds since the run (or its resumption) started.
+    pub elapsed_s: f64,
+}
+
+impl MetricsRow {
+    /// The row of a step report.
+    pub fn of(report: &StepReport, samples_per_second: f64, elapsed_s: f64) -> Self {
+        Self {
+            epoch: report.epoch,
+            step: report.step,
+            loss: report.loss,
+            lr: report.lr,
+            gate: report.gate,
+            grad_norm: report.grad_norm,
+            samples_per_second,
+            memory_mb: resident_memory_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
+            self_eval: report.self_eval,
+            elapsed_s,
+        }
+    }
+
+    fn to_csv(self) -> String {
+        format!(
+            "{},{},{},{},{},{},{:.3},{:.1},{},{:.3}",
+            self.epoch,
+            self.step,
+            self.loss,
+            self.lr,
+            self.gate,
+            self.grad_norm,
+            self.samples_per_second,
+            self.memory_mb,
+            u8::from(self.self_eval),
+            self.elapsed_s
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        Some(Self {
+            epoch: f.first()?.parse().ok()?,
+            step: f.get(1)?.parse().ok()?,
+            loss: num(2)?,
+            lr: num(3)?,
+            gate: num(4)?,
+            grad_norm: num(5).unwrap_or(0.0),
+            samples_per_second: num(6).unwrap_or(0.0),
+            memory_mb: num(7).unwrap_or(0.0),
+            self_eval: num(8).is_some_and(|v| v != 0.0),
+            elapsed_s: num(9).unwrap_or(0.0),
+        })
+    }
+}
+
+/// The rows of a run, rewritten whole to the store (objects cannot be appended to).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsLog {
+    rows: Vec<MetricsRow>,
+}
+
+impl MetricsLog {
+    /// Reads a CSV written by [`to_csv`](Self::to_csv) (or the seed), keeping
+    /// the rows up to `through_step`: a resumed run continues the curve from
+    /// its checkpoint, without the steps it will redo.
+    pub fn parse(csv: &str, through_step: u64) -> Self {
+        let rows = csv
+            .lines()
+            .skip(1)
+            .filter_map(MetricsRow::parse)
+            .filter(|row| row.step <= through_step)
+            .collect();
+        Self { rows }
+    }
+
+    /// Appends a row.
+    pub fn push(&mut self, row: MetricsRow) {
+        self.rows.push(row);
+    }
+
+    /// The rows.
+    pub fn rows(&self) -> &[MetricsRow] {
+        &self.rows
+    }
+
+    /// The whole CSV, header included.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::with_capacity(64 * (self.rows.len() + 1));
+        out.push_str(CSV_HEADER);
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&row.to_csv());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Resident set size of this process, where the OS tells it (Linux).
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// The live values of one run, for Prometheus.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricValues {
+    pub step: u64,
+    pub epoch: u64,
+    pub total_steps: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub gate: f64,
+    pub samples_per_second: f64,
+    pub memory_bytes: u64,
+    pub samples_total: u64,
+    pub checkpoints_total: u64,
+    pub validations_total: u64,
+    pub running: bool,
+}
+
+/// A run's metrics, updated by the training thread and read by scrapers.
+#[derive(Debug, Default)]
+pub struct RunMetrics {
+    values: Mutex<MetricValues>,
+}
+
+impl RunMetrics {
+    /// A copy of the current values.
+    pub fn snapshot(&self) -> MetricValues {
+        self.values.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Applies `change` to the values.
+    pub fn update(&self, change: impl FnOnce(&mut MetricValues)) {
+        if let Ok(mut values) = self.values.lock() {
+            change(&mut values);
+        }
+    }
+
+    /// Records one optimizer step.
+    pub fn record_step(&self, row: &MetricsRow, samples: usize) {
+        self.update(|v| {
+            v.step = row.step;
+            v.epoch = row.epoch;
+            v.loss = row.loss;
+            v.lr = row.lr;
+            v.grad_norm = row.grad_norm;
+            v.gate = row.gate;
+            v.samples_per_second = row.samples_per_second;
+            v.memory_bytes = (row.memory_mb * (1 << 20) as f64) as u64;
+            v.samples_total += samples as u64;
+        });
+    }
+}
+
+/// The Prometheus metrics and how each reads from [`MetricValues`].
+const FAMILIES: &[(&str, &str, &str, fn(&MetricValues) -> f64)] = &[
+    ("ssdit_train_step", "gauge", "Optimizer steps taken.", |v| {
+        v.step as f64
+    }),
+    (
+        "ssdit_train_epoch",
+        "gauge",
+        "Epoch in progress (0-based).",
+        |v| v.epoch as f64,
+    ),
+    (
+        "ssdit_train_total_steps",
+        "gauge",
+        "Optimizer steps planned.",
+        |v| v.total_steps as f64,
+    ),
+    ("ssdit_train_loss", "gauge", "Loss of the last step.", |v| {
+        v.loss
+    }),
+    (
+        "ssdit_train_learning_rate",
+        "gauge",
+        "Learning rate of the last step.",
+        |v| v.lr,
+    ),
+    (
+        "ssdit_train_grad_norm",
+        "gauge",
+        "Global gradient norm of the last step, before clipping.",
+        |v| v.grad_norm,
+    ),
+    (
+        "ssdit_train_fourier_gate_avg",
+        "gauge",
+        "Mean raw Fourier filter gate.",
+        |v| v.gate,
+    ),
+    (
+        "ssdit_train_samples_per_second",
+        "gauge",
+        "Training throughput of the last step.",
+        |v| v.samples_per_second,
+    ),
+    (
+        "ssdit_train_memory_bytes",
+        "gauge",
+        "Resident memory of the trainer process.",
+        |v| v.memory_bytes as f64,
+    ),
+    (
+        "ssdit_train_running",
+        "gauge",
+        "1 while the run trains.",
+        |v| f64::from(u8::from(v.running)),
+    ),
+    (
+        "ssdit_train_samples_total",
+        "counter",
+        "Samples trained on by this process.",
+        |v| v.samples_total as f64,
+    ),
+    (
+        "ssdit_train_checkpoints_total",
+        "counter",
+        "Checkpoints committed by this process.",
+        |v| v.checkpoints_total as f64,
+    ),
+    (
+        "ssdit_train_validations_total",
+        "counter",
+        "Validations run by this process.",
+        |v| v.validations_total as f64,
+    ),
+];
+
+/// The Prometheus text exposition (format 0.0.4) of every run's metrics,
+/// labelled `run="<id>"`.
+pub fn render_prometheus(runs: &[(String, MetricValues)]) -> String {
+    let mut out = String::new();
+    for (name, kind, help, read) in FAMILIES {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (run, values) in runs {
+            let _ = writeln!(
+                out,
+                "{name}{{run=\"{}\"}} {}",
+                escape_label(run),
+                number(read(values))
+            );
+        }
+    }
+    out
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{value}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: u64) -> MetricsRow {
+        MetricsRow {
+            epoch: step / 10,
+            step,
+            loss: 1.0 / step as f64,
+            lr: 2e-4,
+            gate: 0.1,
+            grad_norm: 0.5,
+            samples_per_second: 12.5,
+            memory_mb: 100.0,
+            self_eval: step > 2,
+            elapsed_s: step as f64,
+        }
+    }
+
+    #[test]
+    fn csv_round_trips_and_truncates_at_the_resume_step() {
+        let mut log = MetricsLog::default();
+        for step in 1..=5 {
+            log.push(row(step));
+        }
+        let csv = log.to_csv();
+        assert!(csv.starts_with("Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg,"));
+        let back = MetricsLog::parse(&csv, 3);
+        assert_eq!(back.rows().len(), 3);
+        assert_eq!(back.rows()[2].step, 3);
+        assert!((back.rows()[1].loss - 0.5).abs() < 1e-12);
+        assert!(back.rows()[2].self_eval);
+        // The seed's five-column CSV reads too.
+        let seed =
+            "Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg\n0,0,0.9,0.0,0.1\n0,1,0.8,1e-05,0.1\n";
+        assert_eq!(MetricsLog::parse(seed, u64::MAX).rows().len(), 2);
+    }
+
+    #[test]
+    fn prometheus_exposition_has_help_type_and_labels() {
+        let metrics = RunMetrics::default();
+        metrics.record_step(&row(4), 8);
+        metrics.update(|v| v.running = true);
+        let text = render_prometheus(&[("run-\"a\"".into(), metrics.snapshot())]);
+        assert!(text.contains("# TYPE ssdit_train_loss gauge"));
+        assert!(
+            text.contains("ssdit_train_loss{run=\"run-\\\"a\\\"\"} 0.25"),
+            "{text}"
+        );
+        assert!(text.contains("ssdit_train_samples_total{run=\"run-\\\"a\\\"\"} 8"));
+        assert!(text.contains("ssdit_train_running{run=\"run-\\\"a\\\"\"} 1"));
+        assert_eq!(number(f64::INFINITY), "+Inf");
+    }
+}

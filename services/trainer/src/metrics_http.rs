@@ -1,0 +1,46 @@
+//! The Prometheus endpoint: `GET /metrics` on its own HTTP/1.1 port
+//! (`train.metrics_port`), separate from gRPC so scrapers need neither
+//! HTTP/2 nor the gRPC bearer token.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::{Error, Result, Trainer};
+
+/// The exposition format's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Serves `/metrics` of `trainer` on `listener` until `shutdown` completes.
+pub async fn serve(
+    trainer: Trainer,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let trainer = trainer.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, CONTENT_TYPE)],
+                    trainer.metrics_text(),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    tracing::info!(%addr, "metrics endpoint listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Metrics(format!("{addr}: {e}")))
+}
