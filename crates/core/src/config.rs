@@ -198,6 +198,15 @@ pub struct IngestConfig {
     pub background: [u8; 3],
     pub captions: CaptionSource,
     pub vlm: VlmConfig,
+    /// DPID detail exponent λ (0 = box filter; Weber et al. use 0.5).
+    pub dpid_lambda: f32,
+    /// Images decoded and resized at once, on blocking threads (0: one per CPU core).
+    pub workers: usize,
+    /// A labels file (`<file name or stem>,<label>` per line) giving each image's
+    /// category label; without it labels come from folder names.
+    pub labels_file: Option<PathBuf>,
+    /// Local folders `IngestUri` may read; empty allows any folder the server can read.
+    pub uri_roots: Vec<PathBuf>,
 }
 
 impl Default for IngestConfig {
@@ -212,6 +221,10 @@ impl Default for IngestConfig {
             background: [255, 255, 255],
             captions: CaptionSource::Sidecar,
             vlm: VlmConfig::default(),
+            dpid_lambda: 0.5,
+            workers: 0,
+            labels_file: None,
+            uri_roots: Vec::new(),
         }
     }
 }
@@ -557,6 +570,18 @@ impl Config {
             "must be a positive multiple of 16 (8× VAE downsampling × patch 2)",
         )?;
         check(
+            "ingest.dpid_lambda",
+            ingest.dpid_lambda,
+            ingest.dpid_lambda.is_finite() && ingest.dpid_lambda >= 0.0,
+            "must be a finite number ≥ 0",
+        )?;
+        check(
+            "ingest.workers",
+            ingest.workers,
+            ingest.workers <= 1024,
+            "must be at most 1024 (0 means one per CPU core)",
+        )?;
+        check(
             "ingest.vlm.concurrency",
             ingest.vlm.concurrency,
             ingest.vlm.concurrency > 0,
@@ -787,6 +812,30 @@ mod tests {
 
         let err = Config::parse("[models]\ndevice = \"tpu\"", "t", &HashMap::new()).unwrap_err();
         assert!(err.to_string().contains("tpu"), "{err}");
+    }
+
+    #[test]
+    fn ingest_worker_and_dpid_settings_parse_and_are_checked() {
+        let text = r#"
+            [ingest]
+            dpid_lambda = 1.0
+            workers = 3
+            labels_file = "labels.csv"
+            uri_roots = ["/data/images"]
+        "#;
+        let config = Config::parse(text, "t", &HashMap::new()).unwrap();
+        assert_eq!(config.ingest.dpid_lambda, 1.0);
+        assert_eq!(config.ingest.workers, 3);
+        assert_eq!(
+            config.ingest.labels_file.as_deref(),
+            Some(Path::new("labels.csv"))
+        );
+        assert_eq!(config.ingest.uri_roots, [PathBuf::from("/data/images")]);
+        for bad in ["dpid_lambda = -0.5", "dpid_lambda = nan", "workers = 5000"] {
+            let key = bad.split(' ').next().unwrap();
+            let err = Config::parse(&format!("[ingest]\n{bad}"), "t", &HashMap::new()).unwrap_err();
+            assert!(err.to_string().contains(&format!("ingest.{key}")), "{err}");
+        }
     }
 
     #[test]
