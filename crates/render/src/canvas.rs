@@ -33,7 +33,7 @@ pub fn blank(what: &'static str, width: u64, height: u64, background: Rgb<u8>) -
 fn clip(start: i64, len: u32, limit: u32) -> Option<(u32, u32)> {
     let begin = start.max(0);
     let end = start.saturating_add(i64::from(len)).min(i64::from(limit));
-    (begin < end).then(|| (begin as u32, end as u32))
+    (begin < end).then_some((begin as u32, end as u32))
 }
 
 /// Fills the rectangle at `(x, y)` of `width`×`height` with `color`.
