@@ -7,6 +7,8 @@
 //!   compute never holds the async executor;
 //! - [`ServiceContext`]: the configuration, object store and event bus a
 //!   service works with, opened once;
+//! - [`Startup`]: what a service process does before serving (port,
+//!   gRPC settings, store and bus), for the service binaries and `ssdit serve`;
 //! - [`telemetry`] and [`shutdown`]: tracing set-up and SIGINT/SIGTERM, for
 //!   binaries only (libraries never install handlers or read the environment).
 
@@ -16,9 +18,11 @@ pub mod context;
 mod error;
 pub mod grpc;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 
 pub use auth::BearerAuthLayer;
 pub use compute::{ComputeWorker, WorkerGone};
 pub use context::{ServiceContext, listen, open_store};
 pub use error::{Error, Result};
+pub use startup::{ServiceName, Startup};
