@@ -181,8 +181,16 @@ impl RunMetrics {
     }
 }
 
+/// A Prometheus metric family: name, type, help, and how it reads from the values.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&MetricValues) -> f64,
+);
+
 /// The Prometheus metrics and how each reads from [`MetricValues`].
-const FAMILIES: &[(&str, &str, &str, fn(&MetricValues) -> f64)] = &[
+const FAMILIES: &[Family] = &[
     ("ssdit_train_step", "gauge", "Optimizer steps taken.", |v| {
         v.step as f64
     }),
