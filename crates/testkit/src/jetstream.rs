@@ -38,13 +38,12 @@ impl BusProbe {
         }
     }
 
-    /// Messages the stream holds on `subject` (absolute, e.g. `ssdit.latent_encoded`).
+    /// Messages the stream holds on `subject` (absolute, e.g. `ssdit.latent_encoded`);
+    /// 0 while no service has created the stream yet.
     pub async fn published(&self, subject: &str) -> u64 {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .unwrap_or_else(|e| panic!("stream {}: {e}", self.stream));
+        let Ok(stream) = self.js.get_stream(&self.stream).await else {
+            return 0;
+        };
         let mut subjects = stream
             .info_with_subjects(subject)
             .await
