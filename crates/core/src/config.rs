@@ -276,6 +276,15 @@ pub struct EncodeConfig {
     /// Store a seeded sample of the latent distribution (the seed's
     /// `latent_dist.sample()`) rather than its mean.
     pub sample_latents: bool,
+    /// Prompts, images or latents one gRPC `Encode`/`Decode` call may carry;
+    /// beyond, callers get RESOURCE_EXHAUSTED.
+    pub max_request_items: usize,
+    /// Pixels (width × height, summed over its images) one VAE gRPC call may
+    /// encode or decode; beyond, callers get RESOURCE_EXHAUSTED.
+    pub max_request_pixels: u64,
+    /// Bytes of one prompt a gRPC text `Encode` call may carry (the tokenizer
+    /// truncates to `max_text_length` tokens anyway).
+    pub max_prompt_bytes: usize,
 }
 
 impl Default for EncodeConfig {
@@ -284,6 +293,9 @@ impl Default for EncodeConfig {
             batch_size: 8,
             max_text_length: 128,
             sample_latents: true,
+            max_request_items: 64,
+            max_request_pixels: 16 << 20,
+            max_prompt_bytes: 16 << 10,
         }
     }
 }
@@ -440,6 +452,19 @@ pub struct SamplerConfig {
     pub max_queue: usize,
     /// Requests of one shape computed together in one batch.
     pub max_batch: usize,
+    /// Image width when a request names none (multiple of 16).
+    pub width: u32,
+    /// Image height when a request names none (multiple of 16).
+    pub height: u32,
+    /// Bytes of a prompt or negative prompt a request may carry.
+    pub max_prompt_bytes: usize,
+    /// The training run whose newest checkpoint is served, and whose
+    /// `CheckpointSaved` events are hot-reloaded; none follows any run.
+    pub run: Option<String>,
+    /// A checkpoint served at start instead of the run's newest: a store key
+    /// (`runs/<run>/checkpoints/step-<N>[/ema.safetensors]`) or a local
+    /// `.safetensors` / seed `.pt` file.
+    pub checkpoint: Option<String>,
 }
 
 impl Default for SamplerConfig {
@@ -453,6 +478,11 @@ impl Default for SamplerConfig {
             max_side: 2048,
             max_queue: 16,
             max_batch: 4,
+            width: 448,
+            height: 448,
+            max_prompt_bytes: 16 << 10,
+            run: None,
+            checkpoint: None,
         }
     }
 }
@@ -606,6 +636,24 @@ impl Config {
             "must be between 1 and 4096",
         )?;
         check(
+            "encode.max_request_items",
+            self.encode.max_request_items,
+            self.encode.max_request_items > 0,
+            "must be at least 1",
+        )?;
+        check(
+            "encode.max_request_pixels",
+            self.encode.max_request_pixels,
+            self.encode.max_request_pixels >= 64 * 64,
+            "must be at least 4096 (one 64×64 image)",
+        )?;
+        check(
+            "encode.max_prompt_bytes",
+            self.encode.max_prompt_bytes,
+            self.encode.max_prompt_bytes > 0,
+            "must be at least 1",
+        )?;
+        check(
             "bus.max_deliver",
             self.bus.max_deliver,
             self.bus.max_deliver > 0,
@@ -711,6 +759,38 @@ impl SamplerConfig {
             self.max_batch > 0,
             "must be at least 1",
         )?;
+        let side = |v: u32| v >= 16 && v.is_multiple_of(16);
+        check(
+            "sampler.max_side",
+            self.max_side,
+            side(self.max_side),
+            "must be a positive multiple of 16 (8× VAE downsampling × patch 2)",
+        )?;
+        for (key, value) in [
+            ("sampler.width", self.width),
+            ("sampler.height", self.height),
+        ] {
+            check(
+                key,
+                value,
+                side(value) && value <= self.max_side,
+                "must be a multiple of 16 between 16 and sampler.max_side",
+            )?;
+        }
+        check(
+            "sampler.max_prompt_bytes",
+            self.max_prompt_bytes,
+            self.max_prompt_bytes > 0,
+            "must be at least 1",
+        )?;
+        for (key, value) in [
+            ("sampler.run", &self.run),
+            ("sampler.checkpoint", &self.checkpoint),
+        ] {
+            if let Some(value) = value {
+                check(key, value, !value.trim().is_empty(), "must not be empty")?;
+            }
+        }
         Ok(())
     }
 }
@@ -861,6 +941,44 @@ mod tests {
             let key = bad.split(' ').next().unwrap();
             let err = Config::parse(&format!("[train]\n{bad}"), "t", &HashMap::new()).unwrap_err();
             assert!(err.to_string().contains(&format!("train.{key}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn encoder_and_sampler_service_limits_are_checked() {
+        let text = r#"
+            [encode]
+            max_request_items = 4
+            max_prompt_bytes = 100
+            [sampler]
+            width = 64
+            height = 128
+            run = "flowers-1"
+            checkpoint = "/models/dit.safetensors"
+        "#;
+        let config = Config::parse(text, "t", &HashMap::new()).unwrap();
+        assert_eq!(config.encode.max_request_items, 4);
+        assert_eq!(config.encode.max_prompt_bytes, 100);
+        assert_eq!((config.sampler.width, config.sampler.height), (64, 128));
+        assert_eq!(config.sampler.run.as_deref(), Some("flowers-1"));
+        assert_eq!(Config::default().sampler.run, None);
+        for (section, bad) in [
+            ("encode", "max_request_items = 0"),
+            ("encode", "max_request_pixels = 100"),
+            ("encode", "max_prompt_bytes = 0"),
+            ("sampler", "width = 100"),
+            ("sampler", "height = 4096"),
+            ("sampler", "max_side = 1000"),
+            ("sampler", "max_prompt_bytes = 0"),
+            ("sampler", "run = \" \""),
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            let err =
+                Config::parse(&format!("[{section}]\n{bad}"), "t", &HashMap::new()).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("{section}.{key}")),
+                "{err}"
+            );
         }
     }
 

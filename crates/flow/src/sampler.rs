@@ -17,7 +17,7 @@ use crate::guidance::{Guidance, VelocityModel};
 use crate::time::{schedule, validate_shift};
 
 /// The integration method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SamplerMethod {
     /// One guided model evaluation per step.
