@@ -2,7 +2,18 @@
 //! service, talks to running services, and checks our models against the
 //! reference implementations.
 
+mod bench;
+mod captions;
+mod client;
+mod config;
+mod dataset;
+mod generate;
+mod import;
+mod ingest;
 mod parity;
+mod serve;
+mod train;
+mod vae;
 
 use std::process::ExitCode;
 
@@ -18,14 +29,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline in this process on a folder of captioned images:
+    /// ingest, encode, train, generate over gRPC, contact sheet.
+    Run(ssdit::run::RunArgs),
     /// Compare our models with the reference implementations' golden outputs.
     Parity(parity::ParityArgs),
+    /// Benchmarks: our DiT against its PyTorch twin; the pipeline's bus + store overhead.
+    Bench(bench::BenchArgs),
+    /// Serve one service of the pipeline (distributed deployment).
+    Serve(serve::ServeArgs),
+    /// Start, watch, inspect or stop training runs on a trainer service.
+    Train(train::TrainArgs),
+    /// Generate an image from a prompt on a sampler service.
+    Generate(generate::GenerateArgs),
+    /// Print the effective configuration (every key, defaults and overrides applied).
+    Config(config::ConfigArgs),
+    /// Bring the seed's PyTorch files over: its cached samples, its checkpoints.
+    Import(import::ImportArgs),
+    /// Inspect a dataset: status, latent statistics, decoded previews, export.
+    Dataset(dataset::DatasetArgs),
+    /// Check the VAE: reconstruct images, with PSNR and SSIM.
+    Vae(vae::VaeArgs),
+    /// Send a folder or an object-store prefix to a running captioning-ingest server.
+    Ingest(ingest::IngestArgs),
+    /// Caption tools on a dataset or a folder: find/replace (dry run first), statistics.
+    Captions(captions::CaptionsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Run(args) => {
+            ssdit::run::execute(args, std::env::vars().collect()).map_err(anyhow::Error::from)
+        }
         Command::Parity(args) => parity::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Config(args) => config::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Dataset(args) => dataset::run(args),
+        Command::Vae(args) => vae::run(args),
+        Command::Ingest(args) => ingest::run(args),
+        Command::Captions(args) => captions::run(args),
     };
     match outcome {
         Ok(code) => code,
