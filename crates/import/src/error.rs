@@ -18,18 +18,38 @@ pub enum Error {
     #[error("invalid {what}: {reason}")]
     Input { what: &'static str, reason: String },
     #[error(transparent)]
-    Store(#[from] ssdit_store::Error),
+    Store(Box<ssdit_store::Error>),
     #[error(transparent)]
-    Dataset(#[from] ssdit_dataset::Error),
+    Dataset(Box<ssdit_dataset::Error>),
     #[error(transparent)]
-    Model(#[from] ssdit_model::Error),
+    Model(Box<ssdit_model::Error>),
     #[error(transparent)]
-    Optim(#[from] ssdit_optim::Error),
+    Optim(Box<ssdit_optim::Error>),
     #[error(transparent)]
-    Train(#[from] ssdit_train::Error),
+    Train(Box<ssdit_train::Error>),
     #[error("import worker: {0}")]
     Worker(String),
 }
+
+/// The errors of the crates below, boxed: they are large, and `Result`s of
+/// this crate stay small.
+macro_rules! boxed_from {
+    ($($variant:ident($source:ty)),* $(,)?) => {$(
+        impl From<$source> for Error {
+            fn from(error: $source) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Store(ssdit_store::Error),
+    Dataset(ssdit_dataset::Error),
+    Model(ssdit_model::Error),
+    Optim(ssdit_optim::Error),
+    Train(ssdit_train::Error),
+);
 
 /// Result alias of the import crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

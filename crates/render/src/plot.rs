@@ -430,7 +430,8 @@ mod tests {
             "{t:?}"
         );
         assert_eq!(tick_label(2e-4, 1e-4), "2.0e-4");
-        assert_eq!(tick_label(0.25, 1.0), "0.25");
+        assert_eq!(tick_label(0.2, 1.0), "0.2");
+        assert_eq!(tick_label(0.25, 0.4), "0.25");
         assert_eq!(tick_label(1e-17, 1.0), "0");
     }
 

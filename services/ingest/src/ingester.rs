@@ -421,7 +421,7 @@ impl Inner {
 
     async fn handle(self: &Arc<Self>, batch: &Batch, work: Work) -> Result<FileOutcome> {
         match work {
-            Work::Image(item) => self.ingest(batch, item).await,
+            Work::Image(item) => self.ingest(batch, *item).await,
             Work::Refused {
                 index,
                 name,

@@ -59,8 +59,8 @@ pub(crate) struct Item {
 /// One unit of work of a batch.
 #[derive(Debug, Clone)]
 pub(crate) enum Work {
-    /// An image to ingest.
-    Image(Item),
+    /// An image to ingest (boxed: an item is much larger than a refusal).
+    Image(Box<Item>),
     /// An input refused before it could be read as an image (an upload's
     /// caption file that matches no image).
     Refused {
@@ -153,14 +153,14 @@ pub(crate) fn folder_listing(
             },
             None => CaptionInput::Missing(missing_sidecar(path, "beside the image")),
         };
-        listing.work.push(Work::Image(Item {
+        listing.work.push(Work::Image(Box::new(Item {
             index: listing.work.len(),
             name,
             location: path.display().to_string(),
             image: Blob::File(path.clone()),
             caption,
             label: label_of(path, mode, labels),
-        }));
+        })));
     }
     listing
 }
@@ -210,7 +210,7 @@ pub(crate) async fn prefix_listing(
             },
             None => CaptionInput::Missing(missing_sidecar(Path::new(key), "under the prefix")),
         };
-        listing.work.push(Work::Image(Item {
+        listing.work.push(Work::Image(Box::new(Item {
             index: listing.work.len(),
             name: name.to_owned(),
             location: format!("{}/{key}", root_url.trim_end_matches('/')),
@@ -220,7 +220,7 @@ pub(crate) async fn prefix_listing(
             },
             caption,
             label: label_of(Path::new(key), mode, labels),
-        }));
+        })));
     }
     Ok(listing)
 }
@@ -364,7 +364,7 @@ mod tests {
             .work
             .iter()
             .map(|w| match w {
-                Work::Image(item) => item,
+                Work::Image(item) => item.as_ref(),
                 Work::Refused { .. } => panic!("no refusals in a folder listing"),
             })
             .collect();

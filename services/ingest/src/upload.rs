@@ -236,7 +236,7 @@ where
                     name: name.clone(),
                     blob: Blob::Memory(bytes.clone()),
                 };
-                self.ready.push_back(Work::Image(item));
+                self.ready.push_back(Work::Image(Box::new(item)));
             }
             self.paired.insert(stem);
             return;
@@ -277,7 +277,7 @@ where
                 return;
             }
         }
-        self.ready.push_back(Work::Image(item));
+        self.ready.push_back(Work::Image(Box::new(item)));
     }
 
     /// At the end of the stream: images still waiting have no caption file,
@@ -285,7 +285,7 @@ where
     fn finish(&mut self) {
         let mut left: BTreeMap<usize, Work> = BTreeMap::new();
         for item in self.waiting.drain().flat_map(|(_, items)| items) {
-            left.insert(item.index, Work::Image(item));
+            left.insert(item.index, Work::Image(Box::new(item)));
         }
         for (stem, (name, _, index)) in self.captions.drain() {
             if !self.paired.contains(&stem) {

@@ -19,13 +19,20 @@ pub enum Error {
     Store(#[from] ssdit_store::Error),
     /// Training could not start.
     #[error(transparent)]
-    Train(#[from] ssdit_train::Error),
+    Train(Box<ssdit_train::Error>),
     /// Serving failed (listener, TLS, …).
     #[error(transparent)]
     Server(#[from] ssdit_server::Error),
     /// The metrics endpoint failed.
     #[error("metrics endpoint: {0}")]
     Metrics(String),
+}
+
+/// Training errors are large: boxed, so every `Result` here stays small.
+impl From<ssdit_train::Error> for Error {
+    fn from(error: ssdit_train::Error) -> Self {
+        Error::Train(Box::new(error))
+    }
 }
 
 /// Result alias of the trainer service.
@@ -40,13 +47,16 @@ impl From<Error> for Status {
             Error::Busy { .. } => Status::resource_exhausted(message),
             Error::Store(ssdit_store::Error::NotFound { .. }) => Status::not_found(message),
             Error::Store(_) => Status::unavailable(message),
-            Error::Train(
-                ssdit_train::Error::Config { .. } | ssdit_train::Error::Checkpoint { .. },
-            ) => Status::invalid_argument(message),
-            Error::Train(ssdit_train::Error::Store(_) | ssdit_train::Error::Dataset(_)) => {
-                Status::unavailable(message)
-            }
-            Error::Train(_) | Error::Server(_) | Error::Metrics(_) => Status::internal(message),
+            Error::Train(train) => match train.as_ref() {
+                ssdit_train::Error::Config { .. } | ssdit_train::Error::Checkpoint { .. } => {
+                    Status::invalid_argument(message)
+                }
+                ssdit_train::Error::Store(_) | ssdit_train::Error::Dataset(_) => {
+                    Status::unavailable(message)
+                }
+                _ => Status::internal(message),
+            },
+            Error::Server(_) | Error::Metrics(_) => Status::internal(message),
         }
     }
 }

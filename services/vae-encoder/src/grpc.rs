@@ -23,6 +23,10 @@ use crate::codec::{CodecWorker, ImageBatch};
 use crate::images::{decode_rgb, header, limits};
 use crate::{Error, Result};
 
+/// A `Decode` request's latents grouped by shape `(h, w)`: each with its
+/// index in the request and its values, decoded together in one batch.
+type ShapeGroups = BTreeMap<(usize, usize), Vec<(usize, Vec<f32>)>>;
+
 /// Request bounds, from `[encode]` and `[ingest]` of the configuration.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
@@ -138,7 +142,7 @@ impl VaeGrpc {
         let f = info.factor;
         self.check_pixels(shapes.iter().map(|&(h, w)| (h * f * w * f) as u64))?;
 
-        let mut groups: BTreeMap<(usize, usize), Vec<(usize, Vec<f32>)>> = BTreeMap::new();
+        let mut groups: ShapeGroups = BTreeMap::new();
         for (index, (tensor, (h, w))) in request.latents.iter().zip(shapes).enumerate() {
             let (values, _) = tensor.to_f32().map_err(|e| tensor_error(index, e))?;
             if values.iter().any(|v| !v.is_finite()) {

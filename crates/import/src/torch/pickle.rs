@@ -243,7 +243,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, dict: Id, items: Vec<Id>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.fail("SETITEMS with an odd number of keys and values");
         }
         match &mut self.arena[dict] {
@@ -375,7 +375,7 @@ impl Machine<'_> {
                 b'}' => self.push(Obj::Dict(Vec::new()))?,
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return self.fail("DICT with an odd number of keys and values");
                     }
                     let entries = items.chunks_exact(2).map(|kv| (kv[0], kv[1])).collect();

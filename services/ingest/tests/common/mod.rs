@@ -28,11 +28,14 @@ pub fn data_root() -> PathBuf {
     root
 }
 
+/// A photo: file, (width, height), (bucket width, bucket height).
+pub type Photo = (&'static str, (u32, u32), (u32, u32));
+
 /// The six photos, each with its source size and its seed bucket at 448 px,
 /// worked out by hand: the buckets are 448x448 (1.0), 512x384 (1.333) and
 /// 384x512 (0.75); 640x427 (1.499), 600x400 (1.5) and 451x300 (1.503) are
 /// nearest 1.333. (file, (width, height), (bucket width, bucket height)).
-pub const PHOTOS: [(&str, (u32, u32), (u32, u32)); 6] = [
+pub const PHOTOS: [Photo; 6] = [
     ("astronaut.png", (512, 512), (448, 448)),
     ("chelsea.png", (451, 300), (512, 384)),
     ("china.jpg", (640, 427), (512, 384)),

@@ -26,8 +26,10 @@ use tonic::transport::Channel;
 /// The test configuration: tiny models, 16 caption tokens, small images and
 /// few steps by default, a queue of 8 taken 4 at a time.
 pub fn config() -> Config {
-    let mut config = Config::default();
-    config.models = ModelsConfig::tiny();
+    let mut config = Config {
+        models: ModelsConfig::tiny(),
+        ..Config::default()
+    };
     config.store.url = "memory://".into();
     config.encode.max_text_length = 16;
     config.sampler.width = 32;

@@ -15,7 +15,7 @@ pub enum Error {
     Models(String),
     /// The store, the bus or a listener could not be opened.
     #[error("deployment: {0}")]
-    Deployment(#[from] ssdit_server::Error),
+    Deployment(Box<ssdit_server::Error>),
     /// A service failed to load or to serve.
     #[error("{service}: {reason}")]
     Service {
@@ -24,7 +24,7 @@ pub enum Error {
     },
     /// Ingesting the image folder failed as a whole (single files are rejected, not errors).
     #[error("ingest: {0}")]
-    Ingest(#[from] ssdit_ingest::Error),
+    Ingest(Box<ssdit_ingest::Error>),
     /// The folder gave nothing to train on.
     #[error("no image of {folder} was accepted ({rejected} rejected); nothing to train on")]
     NothingIngested { folder: PathBuf, rejected: usize },
@@ -40,10 +40,10 @@ pub enum Error {
     },
     /// Reading the dataset's records or its encodings failed.
     #[error("dataset: {0}")]
-    Dataset(#[from] ssdit_dataset::Error),
+    Dataset(Box<ssdit_dataset::Error>),
     /// Reading or writing the store failed.
     #[error("store: {0}")]
-    Store(#[from] ssdit_store::Error),
+    Store(Box<ssdit_store::Error>),
     /// Training could not start or ended in failure.
     #[error("training: {0}")]
     Training(String),
@@ -55,7 +55,7 @@ pub enum Error {
     Image { what: String, reason: String },
     /// Drawing the contact sheet failed.
     #[error("contact sheet: {0}")]
-    Render(#[from] ssdit_render::Error),
+    Render(Box<ssdit_render::Error>),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Output {
@@ -76,3 +76,23 @@ impl Error {
         }
     }
 }
+
+/// The errors of the libraries the job drives, boxed: they are large, and
+/// the job's `Result`s stay small.
+macro_rules! boxed_from {
+    ($($variant:ident($source:ty)),* $(,)?) => {$(
+        impl From<$source> for Error {
+            fn from(error: $source) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Deployment(ssdit_server::Error),
+    Ingest(ssdit_ingest::Error),
+    Dataset(ssdit_dataset::Error),
+    Store(ssdit_store::Error),
+    Render(ssdit_render::Error),
+);
