@@ -103,7 +103,7 @@ fn main() -> anyhow::Result<()> {
 /// Mean squared distance between the EMA model's Euler sample of the
 /// sample's caption (fixed noise, no guidance) and the sample's latent.
 fn sample_error(trainer: &Trainer<AB>) -> anyhow::Result<f64> {
-    let device = trainer.device().clone();
+    let device = *trainer.device();
     let tensors = trainer.data().tensors(&[0])?.remove(0);
     let [c, h, w] = tensors.latent_shape;
     let [l, d] = tensors.embedding_shape;

@@ -66,7 +66,7 @@ fn train(trainer: &mut Trainer<AB>) -> Vec<f64> {
 /// Mean squared distance between the EMA model's Euler sample of the
 /// sample's caption (fixed noise, no guidance) and the sample's latent.
 fn sample_error(trainer: &Trainer<AB>) -> f64 {
-    let device = trainer.device().clone();
+    let device = *trainer.device();
     let tensors = trainer.data().tensors(&[0]).unwrap().remove(0);
     let [c, h, w] = tensors.latent_shape;
     let [l, d] = tensors.embedding_shape;

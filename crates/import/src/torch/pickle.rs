@@ -867,7 +867,7 @@ mod tests {
                 "huge length",
                 program(&[0x8d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
             ),
-            ("pop on empty", program(&[b'0', b'0'])),
+            ("pop on empty", program(b"00")),
             ("unknown memo", program(&[b'h', 9])),
             ("append to int", program(&[b'K', 1, b'K', 2, b'a'])),
             ("odd setitems", program(&[b'}', b'(', b'K', 1, b'u'])),
