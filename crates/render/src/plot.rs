@@ -454,7 +454,7 @@ mod tests {
             .unwrap();
         assert_eq!(image.dimensions(), (400, 300));
         let is_blue = |p: &Rgb<u8>| p.0[2] > 200 && p.0[0] < 150;
-        assert!(image.pixels().filter(|p| is_blue(*p)).count() > 100);
+        assert!(image.pixels().filter(|p| is_blue(p)).count() > 100);
         // A rising line: blue near the bottom-left and top-right corners of the frame, not top-left.
         let blue_near = |x: u32, y: u32| {
             (x - 4..x + 4).any(|x| (y - 4..y + 4).any(|y| is_blue(image.get_pixel(x, y))))
