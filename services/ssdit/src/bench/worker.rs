@@ -156,13 +156,13 @@ mod cuda {
     use burn::backend::cuda::CudaDevice;
     use burn::tensor::bf16;
 
-    use super::{Dtype, Measurement, WorkerArgs, measure};
+    use super::{Dtype, Measurement, WorkerArgs};
 
     pub fn measure(args: &WorkerArgs, dtype: Dtype) -> anyhow::Result<Measurement> {
         let device = CudaDevice::new(0);
         match dtype {
-            Dtype::F32 => measure::<Cuda<f32>>(args, device),
-            Dtype::Bf16 => measure::<Cuda<bf16>>(args, device),
+            Dtype::F32 => super::measure::<Cuda<f32>>(args, device),
+            Dtype::Bf16 => super::measure::<Cuda<bf16>>(args, device),
         }
     }
 }
