@@ -5,12 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::nats_server::NatsServer;
 use common::*;
 use ssdit_core::config::BusKind;
 use ssdit_proto::v1::LatentEncoded;
 use ssdit_server::ServiceContext;
 use ssdit_store::layout;
+use ssdit_testkit::NatsServer;
 use ssdit_vae::PREVIEW_FINGERPRINT;
 
 const SAMPLES: u32 = 12;
