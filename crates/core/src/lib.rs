@@ -1,10 +1,11 @@
 //! What every ssdit service shares: the configuration (one TOML file with
 //! the seed's defaults, environment overrides from an explicit map, validated
-//! once at start) and the choice of compute backend.
+//! once at start), the choice of compute backend and its CPU kernels.
 
 pub mod backend;
 pub mod config;
 mod error;
+pub mod openblas;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -307,3 +307,40 @@ fn identical_bytes_share_an_id_across_names() {
             .id
     );
 }
+
+/// The short mutation campaign CI runs on uploads (`cargo fuzz run
+/// image_validation` is the long one): mutants of valid PNG, JPEG and WebP
+/// files are refused with a reason or decode to the size their header
+/// promised (EXIF rotation aside), never a panic.
+#[test]
+fn mutated_images_never_panic() {
+    let rgb = RgbImage::from_fn(16, 12, |x, y| Rgb([(x * 16) as u8, (y * 20) as u8, 90]));
+    let rgba = RgbaImage::from_fn(9, 7, |x, y| Rgba([200, (x * 28) as u8, 40, (y * 36) as u8]));
+    let valid = vec![
+        encode(&rgb.clone().into(), ImageFormat::Png),
+        encode(&rgba.into(), ImageFormat::Png),
+        encode(&rgb.clone().into(), ImageFormat::Jpeg),
+        encode(&rgb.into(), ImageFormat::WebP),
+    ];
+    let validation = ValidationConfig {
+        max_bytes: 1 << 20,
+        max_pixels: 1 << 20,
+        min_side: 1,
+    };
+    let outcome = ssdit_mutate::campaign("image_validation", &valid, 10_000, 13, |bytes| {
+        let header = validate(bytes, &validation)?;
+        let image = decode(bytes, &header, &validation, &DecodeConfig::default())?;
+        let (width, height) = image.dimensions();
+        assert!(
+            [(width, height), (height, width)].contains(&(header.width, header.height)),
+            "decoded {width}×{height}, the header said {}×{}",
+            header.width,
+            header.height
+        );
+        Ok::<_, ssdit_data::RejectReason>(())
+    });
+    assert!(
+        outcome.accepted > valid.len() && outcome.refused > 0,
+        "mutants should reach both the decoder and the refusals: {outcome:?}"
+    );
+}

@@ -5,7 +5,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use ssdit_store::{Key, Store, layout};
 
-use crate::{Encodings, Error, RejectRecord, Result, SampleRecord, TrainingManifest};
+use crate::encodings::encoded_captions;
+use crate::{CaptionHash, Encodings, Error, RejectRecord, Result, SampleRecord, TrainingManifest};
 
 /// Records read concurrently when listing a dataset.
 const READ_CONCURRENCY: usize = 16;
@@ -29,7 +30,8 @@ pub struct DatasetStatus {
     pub captioned: usize,
     /// Of those, samples with a latent for the current VAE and their bucket.
     pub latents: usize,
-    /// Of those, samples with an embedding for the current text encoding.
+    /// Of those, samples with an embedding of their current caption for the
+    /// text encoding (an edited caption counts once it is encoded again).
     pub embeddings: usize,
     /// Samples with both: ready to train on.
     pub ready: usize,
@@ -139,7 +141,7 @@ impl Dataset {
     /// Counts what each stage has done, for the given encodings.
     pub async fn status(&self, encodings: &Encodings) -> Result<DatasetStatus> {
         let samples = self.samples().await?;
-        let encoded = self.encoded(encodings).await?;
+        let encoded = self.encoded(&samples, encodings).await?;
         let mut status = DatasetStatus {
             ingested: samples.len(),
             rejected: self
@@ -151,7 +153,7 @@ impl Dataset {
         };
         for sample in &samples {
             let has_latent = encoded.has_latent(encodings, sample)?;
-            let has_embedding = encoded.embeddings.contains(&sample.id);
+            let has_embedding = encoded.embedded_caption(sample).is_some();
             status.captioned += usize::from(sample.caption_key.is_some());
             status.latents += usize::from(has_latent);
             status.embeddings += usize::from(has_embedding);
@@ -164,7 +166,7 @@ impl Dataset {
     /// others cannot.
     pub async fn training_manifest(&self, encodings: &Encodings) -> Result<TrainingManifest> {
         let samples = self.samples().await?;
-        let encoded = self.encoded(encodings).await?;
+        let encoded = self.encoded(&samples, encodings).await?;
         let rejects: BTreeMap<String, RejectRecord> = self
             .rejects()
             .await?
@@ -174,7 +176,34 @@ impl Dataset {
         TrainingManifest::build(self, encodings, samples, &encoded, &rejects)
     }
 
-    async fn encoded(&self, encodings: &Encodings) -> Result<Encoded> {
+    /// The [`CaptionHash`] of each sample's current caption, by sample id
+    /// (of its id for a sample without a caption). Samples whose caption is
+    /// missing, too large or not UTF-8 are left out: the text encoder rejects
+    /// them, so they have no embedding.
+    pub async fn caption_hashes(
+        &self,
+        samples: &[SampleRecord],
+    ) -> Result<BTreeMap<String, CaptionHash>> {
+        let hashes: Vec<Option<(String, CaptionHash)>> = futures::stream::iter(samples)
+            .map(|sample| async move {
+                let caption = match self.caption(sample).await {
+                    Ok(caption) => caption,
+                    Err(Error::Caption { .. })
+                    | Err(Error::Store(
+                        ssdit_store::Error::NotFound { .. } | ssdit_store::Error::TooLarge { .. },
+                    )) => return Ok(None),
+                    Err(error) => return Err(error),
+                };
+                let hash = CaptionHash::for_sample(&sample.id, caption.as_deref());
+                Ok(Some((sample.id.clone(), hash)))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(hashes.into_iter().flatten().collect())
+    }
+
+    async fn encoded(&self, samples: &[SampleRecord], encodings: &Encodings) -> Result<Encoded> {
         let latents = self
             .store
             .list(&ssdit_store::layout::latents_prefix(&encodings.vae)?)
@@ -182,21 +211,10 @@ impl Dataset {
             .into_iter()
             .map(|o| o.key.to_string())
             .collect();
-        let embeddings = self
-            .store
-            .list(&encodings.text.prefix()?)
-            .await?
-            .into_iter()
-            .filter_map(|o| {
-                o.key
-                    .file_name()
-                    .strip_suffix(".safetensors")
-                    .map(str::to_string)
-            })
-            .collect();
         Ok(Encoded {
             latents,
-            embeddings,
+            embeddings: encoded_captions(&self.store, &encodings.text).await?,
+            captions: self.caption_hashes(samples).await?,
         })
     }
 
@@ -223,8 +241,10 @@ impl Dataset {
 pub(crate) struct Encoded {
     /// Keys of every latent of the VAE.
     latents: BTreeSet<String>,
-    /// Sample ids with an embedding.
-    embeddings: BTreeSet<String>,
+    /// Captions with an embedding.
+    embeddings: BTreeSet<CaptionHash>,
+    /// Each sample's caption, by sample id (see [`Dataset::caption_hashes`]).
+    captions: BTreeMap<String, CaptionHash>,
 }
 
 impl Encoded {
@@ -233,8 +253,11 @@ impl Encoded {
         Ok(self.latents.contains(key.as_str()))
     }
 
-    pub(crate) fn has_embedding(&self, sample: &SampleRecord) -> bool {
-        self.embeddings.contains(&sample.id)
+    /// The caption of `sample`, if its embedding is cached.
+    pub(crate) fn embedded_caption(&self, sample: &SampleRecord) -> Option<&CaptionHash> {
+        self.captions
+            .get(&sample.id)
+            .filter(|caption| self.embeddings.contains(*caption))
     }
 }
 

@@ -45,11 +45,11 @@ impl TrainingManifest {
         };
         for sample in samples {
             let has_latent = encoded.has_latent(encodings, &sample)?;
-            let has_embedding = encoded.has_embedding(&sample);
-            if has_latent && has_embedding {
+            let caption = encoded.embedded_caption(&sample);
+            if let (true, Some(caption)) = (has_latent, caption) {
                 manifest.ready.push(ReadySample {
                     latent_key: encodings.latent_key(&sample.id, sample.bucket)?.to_string(),
-                    embedding_key: encodings.embedding_key(&sample.id)?.to_string(),
+                    embedding_key: encodings.embedding_key(caption)?.to_string(),
                     id: sample.id,
                     bucket: sample.bucket,
                 });
@@ -57,7 +57,7 @@ impl TrainingManifest {
             }
             let reason = match rejects.get(&sample.id) {
                 Some(reject) => format!("rejected by {}: {}", reject.stage, reject.reason),
-                None => missing_reason(encodings, &sample, has_latent, has_embedding),
+                None => missing_reason(encodings, &sample, has_latent, caption.is_some()),
             };
             manifest.missing.push(MissingSample {
                 id: sample.id,
@@ -104,7 +104,7 @@ fn missing_reason(
         reasons.push("no caption".to_string());
     } else if !has_embedding {
         reasons.push(format!(
-            "no embedding for text encoder {} (tokenizer {}, {} tokens)",
+            "no embedding of its caption for text encoder {} (tokenizer {}, {} tokens)",
             encodings.text.encoder, encodings.text.tokenizer, encodings.text.max_length
         ));
     }

@@ -11,7 +11,9 @@
 //! The seed's cache holds no image, so an imported sample's `image_key` is
 //! empty: its latents cannot be re-encoded with another VAE, only used. With
 //! `captions`, each sample's `<stem>.txt` / `<stem>.caption` (the seed's
-//! `dataset/` folder) is stored as its caption.
+//! `dataset/` folder) is stored as its caption, and its embedding is keyed by
+//! that caption's text like any other; without one, by the sample
+//! ([`CaptionHash::for_sample`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,7 +23,9 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use ssdit_data::ContentId;
 use ssdit_data::sidecar::{DEFAULT_MAX_CAPTION_BYTES, find_sidecar, read_caption};
-use ssdit_dataset::{Bucket, Dataset, Encodings, RejectRecord, SampleRecord, TextEncoding};
+use ssdit_dataset::{
+    Bucket, CaptionHash, Dataset, Encodings, RejectRecord, SampleRecord, TextEncoding,
+};
 use ssdit_store::{TensorFile, layout};
 
 use crate::sample::SeedSample;
@@ -375,7 +379,10 @@ async fn write_sample(
         .insert("text_embeds", sample.text_embeds)
         .set_metadata("source", format!("seed cache {source}"));
     store
-        .put_tensors(&encodings.embedding_key(&id)?, embedding)
+        .put_tensors(
+            &encodings.embedding_key(&CaptionHash::for_sample(&id, caption.as_deref()))?,
+            embedding,
+        )
         .await?;
     let caption_key = match &caption {
         Some(text) => {

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{data, data_file, expected_json, expected_tensors};
-use ssdit_dataset::{Bucket, Dataset};
+use ssdit_dataset::{Bucket, CaptionHash, Dataset};
 use ssdit_import::torch::DType;
 use ssdit_import::{SeedCacheOptions, SeedSample, import_seed_cache};
 use ssdit_store::Store;
@@ -132,9 +132,11 @@ async fn a_seed_cache_folder_becomes_a_trainable_dataset() {
             latent.tensors()["latents"].data(),
             reference.values.as_slice()
         );
+        let caption = dataset.caption(sample).await.unwrap();
+        let text = CaptionHash::for_sample(&sample.id, caption.as_deref());
         let embedding = dataset
             .store()
-            .get_tensors(&encodings.embedding_key(&sample.id).unwrap())
+            .get_tensors(&encodings.embedding_key(&text).unwrap())
             .await
             .unwrap();
         let reference = &expected[&format!("cache.{}.text_embeds", sample.source)];
@@ -142,7 +144,7 @@ async fn a_seed_cache_folder_becomes_a_trainable_dataset() {
             embedding.tensors()["text_embeds"].data(),
             reference.values.as_slice()
         );
-        if let Some(caption) = dataset.caption(sample).await.unwrap() {
+        if let Some(caption) = caption {
             captions.push((sample.source.clone(), caption));
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ssdit_dataset::{Bucket, SampleRecord, TextEncoding};
+use ssdit_dataset::{Bucket, Dataset, SampleRecord, TextEncoding, cached_embeddings};
 use ssdit_store::{Key, Store, layout};
 
 use crate::{Error, Result};
@@ -47,43 +47,19 @@ pub async fn latent_fingerprints(
     Ok(found.into_iter().map(|(fp, ids)| (fp, ids.len())).collect())
 }
 
-/// Text encodings with embeddings of `samples`, and how many.
+/// Text encodings with embeddings of the current captions of `samples` (of
+/// `dataset`), and of how many samples.
 pub async fn text_encodings(
-    store: &Store,
+    dataset: &Dataset,
     samples: &[SampleRecord],
 ) -> Result<Vec<(TextEncoding, usize)>> {
-    let root = parent(&parent(&parent(&layout::embeddings_prefix("x", "x", 1)?)?)?)?;
-    let wanted: BTreeSet<&str> = samples.iter().map(|s| s.id.as_str()).collect();
-    let mut found: BTreeMap<(String, String, u32), usize> = BTreeMap::new();
-    for object in store.list(&root).await? {
-        // cache/embeddings/enc-<e>/tok-<t>/len-<n>/<id>.safetensors
-        let segments: Vec<&str> = object.key.as_str().split('/').collect();
-        let [_, _, enc, tok, len, file] = segments.as_slice() else {
-            continue;
-        };
-        let parsed = (
-            enc.strip_prefix("enc-"),
-            tok.strip_prefix("tok-"),
-            len.strip_prefix("len-").and_then(|n| n.parse::<u32>().ok()),
-            file.strip_suffix(".safetensors"),
-        );
-        if let (Some(e), Some(t), Some(n), Some(id)) = parsed
-            && wanted.contains(id)
-        {
-            *found.entry((e.to_string(), t.to_string(), n)).or_default() += 1;
-        }
-    }
-    Ok(found
+    let captions = dataset.caption_hashes(samples).await?;
+    Ok(cached_embeddings(dataset.store())
+        .await?
         .into_iter()
-        .map(|((encoder, tokenizer, max_length), n)| {
-            (
-                TextEncoding {
-                    encoder,
-                    tokenizer,
-                    max_length,
-                },
-                n,
-            )
+        .filter_map(|(encoding, encoded)| {
+            let n = captions.values().filter(|c| encoded.contains(*c)).count();
+            (n > 0).then_some((encoding, n))
         })
         .collect())
 }

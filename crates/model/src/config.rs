@@ -4,8 +4,14 @@ use std::path::Path;
 
 use burn::prelude::*;
 use serde::Deserialize;
+use ssdit_weights::limits::{self, MAX_LAYERS, MAX_TOKENS, MAX_WIDTH};
 
+use crate::embed::TIMESTEP_FEATURES;
 use crate::{Error, Result};
+
+/// Largest patch side: a token covers at most 64 × 64 latent pixels (the
+/// seed uses 2).
+const MAX_PATCH_SIZE: usize = 64;
 
 /// Hyper-parameters of [`SingleStreamDiT`](crate::SingleStreamDiT), named as
 /// the seed's `SingleStreamDiTV2.__init__` arguments. The defaults are the
@@ -162,6 +168,7 @@ impl SingleStreamDiTConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(Error::Config(format!("{name} must be at least 1")));
         }
+        self.check_upper_bounds()?;
         if !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(Error::Config(format!(
                 "hidden_size {} is not divisible by num_heads {}",
@@ -189,6 +196,52 @@ impl SingleStreamDiTConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses sizes beyond [`ssdit_weights::limits`], each by name, then a
+    /// model too large in total, before any size is multiplied or allocated.
+    fn check_upper_bounds(&self) -> Result<()> {
+        if let Some(too_large) = limits::first_too_large(&[
+            ("in_channels", self.in_channels, MAX_WIDTH),
+            ("patch_size", self.patch_size, MAX_PATCH_SIZE),
+            ("hidden_size", self.hidden_size, MAX_WIDTH),
+            ("num_heads", self.num_heads, MAX_WIDTH),
+            ("depth", self.depth, MAX_LAYERS),
+            ("refiner_depth", self.refiner_depth, MAX_LAYERS),
+            ("text_embed_dim", self.text_embed_dim, MAX_WIDTH),
+            ("max_token_length", self.max_token_length, MAX_TOKENS),
+        ]) {
+            return Err(Error::Config(format!("{}: {too_large}", too_large.field)));
+        }
+        match limits::too_many_parameters(self.parameter_estimate()) {
+            Some(reason) => Err(Error::Config(format!(
+                "{reason} (hidden_size {}, depth {}, refiner_depth {})",
+                self.hidden_size, self.depth, self.refiner_depth
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// About how many parameters the model has, from its weight matrices
+    /// (norms, biases and gates add a fraction of a percent); sizes must be
+    /// within the limits first.
+    pub(crate) fn parameter_estimate(&self) -> f64 {
+        let h = self.hidden_size as f64;
+        let attention = 4.0 * h * h; // q, k, v, out
+        let feed_forward = 3.0 * h * self.ffn_hidden_size() as f64; // SwiGLU w1, w2, w3
+        // A fusion block adds its adaLN modulation (h → 6h) and the Fourier
+        // filter's MLP (2h → 1.5h → 2h).
+        let fusion = attention + feed_forward + 12.0 * h * h;
+        let context_refiner = attention + feed_forward;
+        let embedders = (2 * self.patch_dim() // x_embedder, final_layer
+            + self.text_embed_dim
+            + self.max_token_length
+            + TIMESTEP_FEATURES) as f64
+            * h
+            + h * h; // t_embedder's second layer
+        (self.depth + self.refiner_depth) as f64 * fusion
+            + self.refiner_depth as f64 * context_refiner
+            + embedders
     }
 
     /// Size of one attention head.
@@ -266,6 +319,60 @@ mod tests {
         assert!(err(r#"{"dropout": 1.5}"#).contains("dropout"));
         assert!(err(r#"{"hidden": 64}"#).contains("unknown field `hidden`"));
         assert!(err(r#"{"depth": -1}"#).contains("constructor arguments"));
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_by_name() {
+        for (field, value) in [
+            ("in_channels", "1000000000"),
+            ("patch_size", "1000"),
+            ("hidden_size", "1000000000000"),
+            ("num_heads", "1000000000000"),
+            ("depth", "1000000000"),
+            ("refiner_depth", "1000000000"),
+            ("text_embed_dim", "1000000000000"),
+            ("max_token_length", "1000000000000"),
+        ] {
+            let err = SingleStreamDiTConfig::from_seed_json(&format!(r#"{{"{field}": {value}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("{field}: {value} exceeds the limit")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn models_too_large_in_total_are_refused() {
+        let err = SingleStreamDiTConfig::from_seed_json(
+            r#"{"hidden_size": 65536, "num_heads": 512, "depth": 1024}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("parameters, over the limit") && err.contains("hidden_size 65536"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parameter_estimate_is_close_to_the_count() {
+        use burn::backend::NdArray;
+        let seed = SingleStreamDiTConfig::seed_default().parameter_estimate();
+        assert!((seed / 271_150_802.0 - 1.0).abs() < 0.005, "{seed}");
+        for config in [
+            SingleStreamDiTConfig::small(),
+            SingleStreamDiTConfig::tiny(),
+        ] {
+            let model = config.init::<NdArray>(&Default::default()).unwrap();
+            let count = model.parameter_count() as f64;
+            let estimate = config.parameter_estimate();
+            assert!(
+                (estimate / count - 1.0).abs() < 0.03,
+                "estimate {estimate}, count {count}"
+            );
+        }
     }
 
     #[test]

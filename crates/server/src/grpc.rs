@@ -2,7 +2,7 @@
 //! authentication and TLS.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -37,6 +37,16 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "<unknown>".into());
+    let mut builder = Server::builder();
+    if let Some((cert, key)) = &options.tls {
+        builder = builder.tls_config(tls_config(cert, key)?).map_err(|e| {
+            Error::Tls(format!(
+                "certificate {} with key {}: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service_names {
         health
@@ -57,12 +67,6 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
 
-    let mut builder = Server::builder();
-    if let Some((cert, key)) = &options.tls {
-        builder = builder
-            .tls_config(tls_config(cert, key)?)
-            .map_err(|e| Error::Tls(e.to_string()))?;
-    }
     tracing::info!(%addr, services = ?service_names, tls = options.tls.is_some(), auth = options.auth_token.is_some(), "gRPC server listening");
     let names: Vec<String> = service_names.iter().map(|s| s.to_string()).collect();
     let shutdown = async move {
@@ -85,9 +89,13 @@ pub async fn serve(
         })
 }
 
-fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
-    let read = |path: &PathBuf| {
-        std::fs::read(path).map_err(|e| Error::Tls(format!("{}: {e}", path.display())))
+/// The server identity from PEM files; a file that cannot be read is an
+/// error naming it (parsing happens when the builder takes the config).
+fn tls_config(cert: &Path, key: &Path) -> Result<ServerTlsConfig> {
+    let read = |what: &str, path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| Error::Tls(format!("reading {what} {}: {e}", path.display())))
     };
-    Ok(ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?)))
+    let identity = Identity::from_pem(read("certificate", cert)?, read("private key", key)?);
+    Ok(ServerTlsConfig::new().identity(identity))
 }

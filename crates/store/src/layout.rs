@@ -7,7 +7,7 @@
 //! datasets/<dataset>/manifest.json                     the dataset's manifest
 //! datasets/<dataset>/rejects/<reject_id>.json          one record per rejected input
 //! cache/latents/vae-<vae_fp>/<w>x<h>/<sample_id>.safetensors
-//! cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>/<sample_id>.safetensors
+//! cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>/<caption_hash>.safetensors
 //! runs/<run>/run.json                                  run spec and state
 //! runs/<run>/checkpoints/step-<step>/<file>            one folder per checkpoint
 //! runs/<run>/metrics.csv                               per-step metrics
@@ -17,8 +17,10 @@
 //!
 //! Samples are keyed by the content hash of their image, so re-ingesting is a no-op. Caches
 //! live outside datasets and runs: a latent's key holds the VAE fingerprint and the bucket
-//! size, an embedding's key the encoder and tokenizer fingerprints and the max length, so
-//! changing any of them re-encodes exactly what changed and a cache is shared safely.
+//! size, an embedding's key the encoder and tokenizer fingerprints, the max length and the
+//! hash of the caption text it encodes (not the sample id), so changing any of them (an
+//! edited caption included) re-encodes exactly what changed, identical captions share one
+//! embedding, and a cache is shared safely.
 //! Steps are zero-padded to 10 digits so that keys sort in step order.
 //!
 //! Every component is validated ([`crate::key`]): no input can escape its prefix.
@@ -29,6 +31,11 @@ use crate::key::{Key, validate_id, validate_name, validate_segment};
 const DATASETS: &str = "datasets";
 const CACHE: &str = "cache";
 const RUNS: &str = "runs";
+const EMBEDDINGS: &str = "embeddings";
+const ENCODER_TAG: &str = "enc-";
+const TOKENIZER_TAG: &str = "tok-";
+const LENGTH_TAG: &str = "len-";
+const TENSORS_EXT: &str = ".safetensors";
 
 /// Digits of a zero-padded step number.
 const STEP_DIGITS: usize = 10;
@@ -123,7 +130,12 @@ pub fn latents_prefix(vae_fingerprint: &str) -> Result<Key> {
 pub fn latent(sample_id: &str, vae_fingerprint: &str, width: u32, height: u32) -> Result<Key> {
     latents_prefix(vae_fingerprint)?
         .child(&format!("{width}x{height}"))?
-        .child(&format!("{}.safetensors", sample(sample_id)?))
+        .child(&format!("{}{TENSORS_EXT}", sample(sample_id)?))
+}
+
+/// `cache/embeddings`: the prefix listing every caption embedding of every encoding.
+pub fn embeddings_root() -> Result<Key> {
+    Key::from_segments(&[CACHE, EMBEDDINGS])
 }
 
 /// `cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>`: the prefix listing every
@@ -137,23 +149,49 @@ pub fn embeddings_prefix(
     validate_id("tokenizer fingerprint", tokenizer_fingerprint)?;
     Key::from_segments(&[
         CACHE,
-        "embeddings",
-        &format!("enc-{encoder_fingerprint}"),
-        &format!("tok-{tokenizer_fingerprint}"),
-        &format!("len-{max_length}"),
+        EMBEDDINGS,
+        &format!("{ENCODER_TAG}{encoder_fingerprint}"),
+        &format!("{TOKENIZER_TAG}{tokenizer_fingerprint}"),
+        &format!("{LENGTH_TAG}{max_length}"),
     ])
 }
 
-/// `cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>/<sample_id>.safetensors`:
-/// a sample's caption embedding for one encoder, tokenizer and max length.
+/// `cache/embeddings/enc-<enc_fp>/tok-<tok_fp>/len-<max_length>/<caption_hash>.safetensors`:
+/// the embedding of one caption text (`caption_hash` identifies the text, not the sample)
+/// for one encoder, tokenizer and max length.
 pub fn embedding(
-    sample_id: &str,
+    caption_hash: &str,
     encoder_fingerprint: &str,
     tokenizer_fingerprint: &str,
     max_length: u32,
 ) -> Result<Key> {
+    validate_id("caption hash", caption_hash)?;
     embeddings_prefix(encoder_fingerprint, tokenizer_fingerprint, max_length)?
-        .child(&format!("{}.safetensors", sample(sample_id)?))
+        .child(&format!("{caption_hash}{TENSORS_EXT}"))
+}
+
+/// The components of an [`embedding`] key, read back from a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbeddingEntry<'a> {
+    pub encoder_fingerprint: &'a str,
+    pub tokenizer_fingerprint: &'a str,
+    pub max_length: u32,
+    pub caption_hash: &'a str,
+}
+
+/// The components of `key` if it is an [`embedding`] key, `None` for any other key: the one
+/// parser of the embedding layout, for everything that lists the cache.
+pub fn parse_embedding(key: &Key) -> Option<EmbeddingEntry<'_>> {
+    let segments: Vec<&str> = key.as_str().split('/').collect();
+    let [CACHE, EMBEDDINGS, encoder, tokenizer, length, file] = segments.as_slice() else {
+        return None;
+    };
+    Some(EmbeddingEntry {
+        encoder_fingerprint: encoder.strip_prefix(ENCODER_TAG)?,
+        tokenizer_fingerprint: tokenizer.strip_prefix(TOKENIZER_TAG)?,
+        max_length: length.strip_prefix(LENGTH_TAG)?.parse().ok()?,
+        caption_hash: file.strip_suffix(TENSORS_EXT)?,
+    })
 }
 
 /// `runs/<run>`: everything of one training run.
@@ -332,6 +370,32 @@ mod tests {
         assert!(latents_prefix("../x").is_err());
         assert!(embeddings_prefix("e", "t/..", 1).is_err());
         assert!(sample_record("flowers", "..").is_err());
+    }
+
+    #[test]
+    fn embedding_keys_parse_back_and_nothing_else_does() {
+        let key = embedding(ID, "enc", "tok", 128).unwrap();
+        assert_eq!(
+            parse_embedding(&key),
+            Some(EmbeddingEntry {
+                encoder_fingerprint: "enc",
+                tokenizer_fingerprint: "tok",
+                max_length: 128,
+                caption_hash: ID,
+            })
+        );
+        assert!(key.starts_with(&embeddings_root().unwrap()));
+        for other in [
+            latent(ID, "enc", 64, 64).unwrap(),
+            embeddings_prefix("enc", "tok", 128).unwrap(),
+            Key::parse("cache/embeddings/enc-e/tok-t/len-x/h.safetensors").unwrap(),
+            Key::parse("cache/embeddings/e/tok-t/len-1/h.safetensors").unwrap(),
+            Key::parse("cache/embeddings/enc-e/tok-t/len-1/h.json").unwrap(),
+            Key::parse("cache/embeddings/enc-e/tok-t/len-1/x/h.safetensors").unwrap(),
+        ] {
+            assert_eq!(parse_embedding(&other), None, "{other}");
+        }
+        assert!(embedding("../x", "e", "t", 1).is_err());
     }
 
     #[test]

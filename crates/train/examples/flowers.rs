@@ -22,7 +22,7 @@ use image::RgbImage;
 use image::imageops::{self, FilterType};
 use ssdit_core::Config;
 use ssdit_core::backend::ComputeBackend;
-use ssdit_dataset::{Bucket, Dataset, Encodings, SampleRecord, TextEncoding};
+use ssdit_dataset::{Bucket, CaptionHash, Dataset, Encodings, SampleRecord, TextEncoding};
 use ssdit_store::{F32Tensor, Store, TensorFile};
 use ssdit_text::TextEncoder;
 use ssdit_train::data::{EMBEDDING_TENSORS, LATENT_TENSORS};
@@ -169,7 +169,7 @@ async fn encode_dataset(store: &Store, data: &Path) -> anyhow::Result<Encodings>
             .await?;
             put(
                 store,
-                &encodings.embedding_key(&id)?,
+                &encodings.embedding_key(&CaptionHash::of(&captions[i]))?,
                 EMBEDDING_TENSORS[0],
                 embedding,
             )

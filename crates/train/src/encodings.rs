@@ -7,8 +7,8 @@
 //! fingerprint and length under it are found in the store, where the
 //! text-encoder wrote them (`cache/embeddings/enc-<fp>/tok-<fp>/len-<n>/`).
 
-use ssdit_dataset::{Encodings, TextEncoding};
-use ssdit_store::{Key, Store};
+use ssdit_dataset::{Encodings, TextEncoding, cached_embeddings};
+use ssdit_store::Store;
 use ssdit_weights::ModelSource;
 
 use crate::{Error, Result, config_error};
@@ -38,26 +38,13 @@ pub async fn find_text_encoding(
     max_length: u32,
 ) -> Result<TextEncoding> {
     ssdit_store::key::validate_id("text encoder fingerprint", encoder)?;
-    let prefix = Key::parse(&format!("cache/embeddings/enc-{encoder}"))?;
-    let suffix = format!("len-{max_length}");
-    let mut tokenizers: Vec<String> = store
-        .list(&prefix)
+    let candidates: Vec<TextEncoding> = cached_embeddings(store)
         .await?
-        .iter()
-        .filter_map(|object| {
-            let mut segments = object.key.as_str().split('/').skip(3);
-            let tokenizer = segments.next()?.strip_prefix("tok-")?;
-            (segments.next()? == suffix).then(|| tokenizer.to_string())
-        })
+        .into_keys()
+        .filter(|found| found.encoder == encoder && found.max_length == max_length)
         .collect();
-    tokenizers.sort();
-    tokenizers.dedup();
-    match tokenizers.as_slice() {
-        [tokenizer] => Ok(TextEncoding {
-            encoder: encoder.to_string(),
-            tokenizer: tokenizer.clone(),
-            max_length,
-        }),
+    match candidates.as_slice() {
+        [one] => Ok(one.clone()),
         [] => Err(config_error(
             "models.text_encoder",
             format!(
@@ -68,7 +55,11 @@ pub async fn find_text_encoding(
             "models.text_encoder",
             format!(
                 "embeddings of text encoder {encoder} at {max_length} tokens exist for several tokenizers ({}); remove the stale ones",
-                several.join(", ")
+                several
+                    .iter()
+                    .map(|found| found.tokenizer.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
     }
@@ -97,7 +88,7 @@ pub async fn resolve(
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use ssdit_store::layout;
+    use ssdit_dataset::CaptionHash;
 
     #[tokio::test]
     async fn finds_the_one_tokenizer_of_an_encoder_and_length() {
@@ -105,7 +96,12 @@ mod tests {
         let put = |tok: &'static str, len: u32| {
             let store = store.clone();
             async move {
-                let key = layout::embedding("sample1", "enc1", tok, len).unwrap();
+                let encoding = TextEncoding {
+                    encoder: "enc1".into(),
+                    tokenizer: tok.into(),
+                    max_length: len,
+                };
+                let key = encoding.embedding_key(&CaptionHash::of("a rose")).unwrap();
                 store.put(&key, Bytes::from("x")).await.unwrap();
             }
         };

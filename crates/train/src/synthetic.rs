@@ -10,7 +10,7 @@
 use burn::backend::NdArray;
 use bytes::Bytes;
 use ssdit_core::config::ModelsConfig;
-use ssdit_dataset::{Bucket, Dataset, Encodings, SampleRecord, TextEncoding};
+use ssdit_dataset::{Bucket, CaptionHash, Dataset, Encodings, SampleRecord, TextEncoding};
 use ssdit_store::{F32Tensor, Store, TensorFile};
 
 use crate::Result;
@@ -107,12 +107,13 @@ impl SyntheticDataset {
                         file(LATENT_TENSORS[0], F32Tensor::new(latent, shape)?),
                     )
                     .await?;
+                let caption = format!("synthetic pattern {index}");
                 let mut rng = streams.rng(Purpose::Batch, u64::MAX, index);
                 let embedding = rng::normal(&mut rng, self.text_tokens * self.text_dim);
                 let shape = vec![self.text_tokens, self.text_dim];
                 store
                     .put_tensors(
-                        &encodings.embedding_key(&id)?,
+                        &encodings.embedding_key(&CaptionHash::of(&caption))?,
                         file(EMBEDDING_TENSORS[0], F32Tensor::new(embedding, shape)?),
                     )
                     .await?;
@@ -125,7 +126,6 @@ impl SyntheticDataset {
                     original_size: [bucket.width, bucket.height],
                     label: None,
                 };
-                let caption = format!("synthetic pattern {index}");
                 dataset
                     .add_sample(record, Bytes::new(), "png", Some(&caption))
                     .await?;

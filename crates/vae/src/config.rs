@@ -5,8 +5,13 @@ use std::path::Path;
 
 use burn::config::Config;
 use serde::Deserialize;
+use ssdit_weights::limits::{self, MAX_LAYERS, MAX_WIDTH};
 
 use crate::{Error, Result};
+
+/// Most down (and up) blocks: a downsampling factor of 2^15 (FLUX.1 has 4
+/// blocks, factor 8).
+const MAX_BLOCKS: usize = 16;
 
 /// Hyper-parameters of an `AutoencoderKL` in the layout this crate
 /// implements: `DownEncoderBlock2D`/`UpDecoderBlock2D` blocks, SiLU, GroupNorm
@@ -159,6 +164,7 @@ impl AutoencoderKlConfig {
                 return Err(unsupported(field, "0".into(), "must be at least 1"));
             }
         }
+        self.check_upper_bounds(origin)?;
         if !self.scaling_factor.is_finite() || self.scaling_factor == 0.0 {
             return Err(unsupported(
                 "scaling_factor",
@@ -174,6 +180,97 @@ impl AutoencoderKlConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses sizes beyond [`ssdit_weights::limits`], each by name, then a
+    /// model too large in total, before any size is multiplied or allocated.
+    fn check_upper_bounds(&self, origin: &str) -> Result<()> {
+        let unsupported = |field: &'static str, value: String, reason: String| Error::Unsupported {
+            origin: origin.to_string(),
+            field,
+            value,
+            reason,
+        };
+        let blocks = self.block_out_channels.len();
+        if blocks > MAX_BLOCKS {
+            return Err(unsupported(
+                "block_out_channels",
+                format!("{blocks} blocks"),
+                format!("at most {MAX_BLOCKS} blocks are supported"),
+            ));
+        }
+        let widest = self.block_out_channels.iter().copied().max().unwrap_or(0);
+        if let Some(too_large) = limits::first_too_large(&[
+            ("block_out_channels", widest, MAX_WIDTH),
+            ("layers_per_block", self.layers_per_block, MAX_LAYERS),
+            ("in_channels", self.in_channels, MAX_WIDTH),
+            ("out_channels", self.out_channels, MAX_WIDTH),
+            ("latent_channels", self.latent_channels, MAX_WIDTH),
+        ]) {
+            return Err(unsupported(
+                too_large.field,
+                too_large.value.to_string(),
+                format!("exceeds the limit of {}", too_large.limit),
+            ));
+        }
+        match limits::too_many_parameters(self.parameter_estimate()) {
+            Some(reason) => Err(unsupported(
+                "block_out_channels",
+                format!(
+                    "{:?} with layers_per_block {}",
+                    self.block_out_channels, self.layers_per_block
+                ),
+                reason,
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// About how many parameters the model has, from its convolution and
+    /// attention weights (norms and biases add about a percent); sizes must
+    /// be within the limits first.
+    pub(crate) fn parameter_estimate(&self) -> f64 {
+        let conv3x3 = |cin: usize, cout: usize| 9.0 * cin as f64 * cout as f64;
+        let resnet = |cin: usize, cout: usize| {
+            let shortcut = if cin == cout {
+                0.0
+            } else {
+                (cin * cout) as f64
+            };
+            conv3x3(cin, cout) + conv3x3(cout, cout) + shortcut
+        };
+        // Resnets of each block (the first takes the previous block's
+        // channels), and the resampling convolution of all but the last.
+        let blocks = |channels: &[usize], resnets: usize| -> f64 {
+            let sampler_convs = channels.len() - 1;
+            channels
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    let cin = channels[i.saturating_sub(1)];
+                    let sampler = if i < sampler_convs {
+                        conv3x3(c, c)
+                    } else {
+                        0.0
+                    };
+                    resnet(cin, c) + (resnets - 1) as f64 * resnet(c, c) + sampler
+                })
+                .sum()
+        };
+        let channels = &self.block_out_channels;
+        let reversed: Vec<usize> = channels.iter().rev().copied().collect();
+        let (first, last) = (channels[0], reversed[0]);
+        // Two resnets and one attention (q, k, v, out).
+        let mid = 2.0 * resnet(last, last) + 4.0 * (last * last) as f64;
+        let encoder = conv3x3(self.in_channels, first)
+            + blocks(channels, self.layers_per_block)
+            + mid
+            + conv3x3(last, 2 * self.latent_channels);
+        let decoder = conv3x3(self.latent_channels, last)
+            + mid
+            + blocks(&reversed, self.layers_per_block + 1)
+            + conv3x3(first, self.out_channels);
+        encoder + decoder
     }
 }
 
@@ -444,6 +541,77 @@ mod tests {
             );
             assert!(text.contains("cfg.json") && text.contains(field), "{text}");
         }
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_by_name() {
+        let blocks = 17;
+        let list = |item: &str| format!("[{}]", vec![item; blocks].join(", "));
+        let mut many_blocks: serde_json::Value = serde_json::from_str(FIXTURE_LIKE).unwrap();
+        many_blocks["block_out_channels"] = serde_json::from_str(&list("32")).unwrap();
+        many_blocks["down_block_types"] =
+            serde_json::from_str(&list(&format!("{DOWN_BLOCK:?}"))).unwrap();
+        many_blocks["up_block_types"] =
+            serde_json::from_str(&list(&format!("{UP_BLOCK:?}"))).unwrap();
+        let huge = "exceeds the limit";
+        let cases = [
+            (
+                "block_out_channels",
+                with("block_out_channels", "[32, 32, 64, 1000000000]"),
+                huge,
+            ),
+            (
+                "block_out_channels",
+                many_blocks.to_string(),
+                "at most 16 blocks",
+            ),
+            (
+                "layers_per_block",
+                with("layers_per_block", "1000000000"),
+                huge,
+            ),
+            ("in_channels", with("in_channels", "1000000000"), huge),
+            ("out_channels", with("out_channels", "1000000000"), huge),
+            (
+                "latent_channels",
+                with("latent_channels", "1000000000"),
+                huge,
+            ),
+        ];
+        for (field, json, reason) in cases {
+            let err = AutoencoderKlConfig::from_json(&json, "cfg.json").unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, Error::Unsupported { field: f, .. } if *f == field)
+                    && text.contains(reason),
+                "{field}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn models_too_large_in_total_are_refused() {
+        let json = with("block_out_channels", "[65536, 65536, 65536, 65536]");
+        let err = AutoencoderKlConfig::from_json(&json, "cfg.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("block_out_channels") && err.contains("parameters, over the limit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parameter_estimate_is_close_to_the_count() {
+        use burn::backend::NdArray;
+        use burn::module::Module;
+        let config = AutoencoderKlConfig::tiny();
+        let count = config.init::<NdArray>(&Default::default()).num_params() as f64;
+        let estimate = config.parameter_estimate();
+        assert!(
+            (estimate / count - 1.0).abs() < 0.03,
+            "estimate {estimate}, count {count}"
+        );
     }
 
     #[test]

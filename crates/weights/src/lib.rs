@@ -7,12 +7,14 @@
 //! into named tensors; [`Checkpoint::load_into`] applies them to a burn module
 //! under a [`KeyMap`] and fails on any missing, unexpected or wrong-shaped
 //! tensor, naming it. [`resolve`] turns a local path or a Hugging Face repo id
-//! into files on disk.
+//! into files on disk. [`limits`] bounds the sizes a model configuration
+//! may declare before anything is built from it.
 
 mod checkpoint;
 mod error;
 mod fingerprint;
 mod keymap;
+pub mod limits;
 mod resolve;
 
 pub use checkpoint::{Checkpoint, save_safetensors};

@@ -116,3 +116,52 @@ fn truncated_data_is_refused() {
     let header = r#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#;
     assert_refused(file(header, &four_floats()[..10]), "truncated-data");
 }
+
+/// Opens `bytes` and reads every tensor, as the `safetensors_checkpoint`
+/// fuzz target does; returns how many values were read.
+fn read_every_tensor(bytes: &[u8]) -> ssdit_weights::Result<usize> {
+    let checkpoint = Checkpoint::from_safetensors_bytes(bytes.to_vec(), "mutant.safetensors")?;
+    let names: Vec<String> = checkpoint.names().map(str::to_string).collect();
+    let mut values = 0;
+    for name in names {
+        let shape = checkpoint
+            .shape(&name)
+            .expect("a listed tensor has a shape");
+        let data = checkpoint.tensor(&name)?;
+        assert_eq!(
+            data.num_elements(),
+            shape.iter().product::<usize>(),
+            "{name}: the data read disagrees with its shape"
+        );
+        values += data.num_elements();
+    }
+    Ok(values)
+}
+
+/// The short campaign CI runs (`cargo fuzz run safetensors_checkpoint` is the
+/// long one): mutants of valid files end in tensors or an error, never a
+/// panic or an allocation sized by a mutated field.
+#[test]
+fn mutated_files_never_panic() {
+    let valid = vec![
+        file(
+            r#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#,
+            &four_floats(),
+        ),
+        file(
+            r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1,3],"data_offsets":[4,16]}}"#,
+            &four_floats(),
+        ),
+    ];
+    let outcome = ssdit_mutate::campaign(
+        "safetensors_checkpoint",
+        &valid,
+        50_000,
+        7,
+        read_every_tensor,
+    );
+    assert!(
+        outcome.accepted > valid.len() && outcome.refused > 0,
+        "mutants should reach both the readers and the refusals: {outcome:?}"
+    );
+}

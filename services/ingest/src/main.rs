@@ -10,8 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use ssdit_core::Config;
 use ssdit_ingest::{Ingester, run};
-use ssdit_server::grpc::GrpcOptions;
-use ssdit_server::{ServiceContext, listen, shutdown, telemetry};
+use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
 
 /// captioning-ingest: images from folders, object-store prefixes or gRPC
 /// uploads become validated, bucketed, captioned samples in the object store,
@@ -34,14 +33,14 @@ async fn main() -> anyhow::Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     telemetry::init(env.get("RUST_LOG").map(String::as_str), "info");
     let config = Config::load(args.config.as_deref(), &env).context("loading the configuration")?;
-    let port = args.port.unwrap_or(config.server.ports.ingest);
-    let grpc = GrpcOptions::from_config(&config.server, &env).context("gRPC server settings")?;
-    let host = config.server.host.clone();
-    let ctx = ServiceContext::connect(config, "captioning-ingest")
+    let Startup {
+        ctx,
+        listener,
+        grpc,
+    } = Startup::prepare(config, &env, ServiceName::Ingest, args.port)
         .await
-        .context("connecting to the store and the bus")?;
+        .context("starting captioning-ingest")?;
     let ingester = Ingester::new(&ctx, &env).context("starting the ingest pipeline")?;
-    let listener = listen(&host, port).await.context("binding the gRPC port")?;
     run(ingester, listener, grpc, shutdown::signal())
         .await
         .context("serving captioning-ingest")?;

@@ -1,34 +1,28 @@
 //! Which weights the sampler serves, and reading them.
 //!
 //! The trainer writes a checkpoint as a folder
-//! `runs/<run>/checkpoints/step-<N>/` holding `ema.safetensors` (the EMA
-//! weights under the seed's tensor names: what is served), `config.json`
-//! (the DiT's constructor arguments, the seed's format), `state.json`, and
-//! `commit.json` last — each file's size and BLAKE3 hash. A folder without
-//! `commit.json` is incomplete and never picked as the newest; a file whose
-//! size or hash disagrees with the marker is refused. A checkpoint without
-//! `config.json` is built with the configured `models.dit`.
+//! `runs/<run>/checkpoints/step-<N>/` ([`ssdit_train::checkpoint`]): among
+//! others `ema.safetensors` (the EMA weights under the seed's tensor names:
+//! what is served), `config.json` (the DiT's constructor arguments, the
+//! seed's format), and `commit.json` last — each file's size and BLAKE3
+//! hash. A folder without `commit.json` is incomplete and never picked as the
+//! newest; a file whose size or hash disagrees with the marker is refused.
+//! Only the served file and `config.json` are read (not the optimizer state
+//! a full checkpoint read would fetch). A checkpoint without `config.json`
+//! is built with the configured `models.dit`.
 //!
 //! The sampler also serves local files (`.safetensors`, or the seed's `.pt`
 //! state dicts and training states, whose EMA weights are taken), and a
 //! random-initialised model of the configured preset.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use ssdit_model::SingleStreamDiTConfig;
 use ssdit_store::{Key, Store, layout};
+use ssdit_train::checkpoint::{COMMIT_FILE, CONFIG_FILE, Commit, EMA_FILE, committed};
 
 use crate::{Error, Result};
-
-/// The served weights of a checkpoint folder.
-pub const WEIGHTS_FILE: &str = "ema.safetensors";
-/// The DiT's constructor arguments in a checkpoint folder.
-pub const CONFIG_FILE: &str = "config.json";
-/// The marker written last into a complete checkpoint folder.
-pub const COMMIT_FILE: &str = "commit.json";
 
 /// Largest weights file read (the seed's model in f32 is ~1.1 GB).
 const MAX_WEIGHTS_BYTES: u64 = 16 << 30;
@@ -74,7 +68,7 @@ impl CheckpointId {
         let step = layout::checkpoint_step(&parsed).ok_or_else(expected)?;
         let segments: Vec<&str> = parsed.as_str().split('/').collect();
         let (run_id, file) = match segments.as_slice() {
-            ["runs", run, "checkpoints", _] => (*run, WEIGHTS_FILE),
+            ["runs", run, "checkpoints", _] => (*run, EMA_FILE),
             ["runs", run, "checkpoints", _, file] if file.ends_with(".safetensors") => {
                 (*run, *file)
             }
@@ -94,7 +88,7 @@ impl CheckpointId {
         Ok(Self::Store {
             run_id: run_id.to_string(),
             step,
-            file: layout::checkpoint_file(run_id, step, WEIGHTS_FILE)?,
+            file: layout::checkpoint_file(run_id, step, EMA_FILE)?,
         })
     }
 
@@ -126,18 +120,6 @@ pub struct ModelSource {
     pub weights: Weights,
 }
 
-/// The commit marker's view the sampler needs: each file's size and hash.
-#[derive(Debug, Deserialize)]
-struct Commit {
-    files: BTreeMap<String, FileDigest>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FileDigest {
-    bytes: u64,
-    blake3: String,
-}
-
 /// Whether the weights of `id` exist.
 pub async fn exists(store: &Store, id: &CheckpointId) -> Result<bool> {
     Ok(match id {
@@ -147,25 +129,12 @@ pub async fn exists(store: &Store, id: &CheckpointId) -> Result<bool> {
     })
 }
 
-/// The newest complete checkpoint of `run_id` (a committed folder with
-/// served weights), if any.
+/// The newest committed checkpoint of `run_id`, if any.
 pub async fn newest(store: &Store, run_id: &str) -> Result<Option<CheckpointId>> {
-    let prefix = layout::checkpoints_prefix(run_id)
-        .map_err(|e| Error::InvalidArgument(format!("run {run_id:?}: {e}")))?;
-    let objects = store.list(&prefix).await?;
-    let steps_with = |name: &str| -> Vec<u64> {
-        objects
-            .iter()
-            .filter(|o| o.key.file_name() == name)
-            .filter_map(|o| layout::checkpoint_step(&o.key))
-            .collect()
-    };
-    let weights = steps_with(WEIGHTS_FILE);
-    steps_with(COMMIT_FILE)
-        .into_iter()
-        .filter(|step| weights.contains(step))
-        .max()
-        .map(|step| CheckpointId::of_run(run_id, step))
+    committed(store, run_id)
+        .await?
+        .last()
+        .map(|checkpoint| CheckpointId::of_run(run_id, checkpoint.step))
         .transpose()
 }
 
@@ -295,7 +264,7 @@ mod tests {
     fn commit_markers_are_enforced() {
         let bytes = b"weights";
         let commit = format!(
-            r#"{{"format":"ssdit.checkpoint.v1","files":{{"ema.safetensors":{{"bytes":7,"blake3":"{}"}}}}}}"#,
+            r#"{{"format":"ssdit.checkpoint.v1","run_id":"r1","step":42,"files":{{"ema.safetensors":{{"bytes":7,"blake3":"{}"}}}}}}"#,
             blake3::hash(bytes).to_hex()
         );
         verify(commit.as_bytes(), "ema.safetensors", bytes).unwrap();

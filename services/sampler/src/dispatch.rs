@@ -19,7 +19,7 @@ use ssdit_server::{ComputeWorker, ServiceContext};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use crate::checkpoint::{self, CheckpointId};
+use crate::checkpoint::{self, CheckpointId, ModelSource};
 use crate::engine::Engine;
 use crate::queue::{Pending, Queue, Reply};
 use crate::{Error, Result};
@@ -64,22 +64,7 @@ impl Dispatcher {
         let started = Instant::now();
         let first = &batch[0].params;
         let (size, steps, width, height) = (batch.len(), first.steps, first.width, first.height);
-        let target = first.checkpoint.clone();
-        if let Some(id) = &target
-            && let Err(error) = self.ensure_loaded(id).await
-        {
-            fail(&batch, error);
-            return;
-        }
-        let params: Vec<_> = batch.iter().map(|p| p.params.clone()).collect();
-        let replies: Vec<Reply> = batch.iter().map(|p| p.reply.clone()).collect();
-        let generated = self
-            .engine
-            .run(move |engine| engine.generate(&params, target.as_ref(), progress(replies)))
-            .await
-            .map_err(Error::from)
-            .and_then(|result| result);
-        match generated {
+        match self.generate(&batch).await {
             Ok((id, images)) => {
                 tracing::info!(batch = size, steps, width, height, checkpoint = %id, ms = started.elapsed().as_millis() as u64, "generated");
                 deliver(batch, &id, images).await;
@@ -91,16 +76,38 @@ impl Dispatcher {
         }
     }
 
-    /// Loads a request-named checkpoint unless the compute thread has it.
-    async fn ensure_loaded(&self, id: &CheckpointId) -> Result<()> {
-        let wanted = id.clone();
-        if self.engine.run(move |engine| engine.has(&wanted)).await? {
-            return Ok(());
+    /// Generates `batch` with the model it names. A named checkpoint the
+    /// compute thread does not hold is read, then built and used in one job,
+    /// so a hot reload in between cannot take it away; a request naming the
+    /// served checkpoint is answered by the served model.
+    async fn generate(&self, batch: &[Pending]) -> Result<(CheckpointId, Vec<RgbImage>)> {
+        match self.compute(batch, None).await {
+            Err(Error::NotLoaded(id)) => {
+                let source = checkpoint::fetch(&self.ctx.store, id, &self.fallback).await?;
+                tracing::info!(checkpoint = %source.id, "loading a requested checkpoint");
+                self.compute(batch, Some(source)).await
+            }
+            generated => generated,
         }
-        let source = checkpoint::fetch(&self.ctx.store, id.clone(), &self.fallback).await?;
-        tracing::info!(checkpoint = %id, "loading a requested checkpoint");
+    }
+
+    /// One job on the compute thread: keep `load` for named requests (when
+    /// given), then generate `batch`.
+    async fn compute(
+        &self,
+        batch: &[Pending],
+        load: Option<ModelSource>,
+    ) -> Result<(CheckpointId, Vec<RgbImage>)> {
+        let target = batch[0].params.checkpoint.clone();
+        let params: Vec<_> = batch.iter().map(|p| p.params.clone()).collect();
+        let replies: Vec<Reply> = batch.iter().map(|p| p.reply.clone()).collect();
         self.engine
-            .run(move |engine| engine.install_named(source))
+            .run(move |engine| {
+                if let Some(source) = load {
+                    engine.install_named(source)?;
+                }
+                engine.generate(&params, target.as_ref(), progress(replies))
+            })
             .await?
     }
 }

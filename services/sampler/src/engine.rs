@@ -20,6 +20,7 @@ use ssdit_core::config::ModelsConfig;
 use ssdit_flow::{Guidance, SampleProgress, Sampler, SamplerConfig};
 use ssdit_model::{SingleStreamDiT, SingleStreamDiTConfig, open_checkpoint};
 use ssdit_text::TextEncoder;
+use ssdit_train::model::DataShape;
 use ssdit_vae::{
     CodecChoice, DatasetNormalization, LatentCodec, load_codec, seeded_normal, tensor_to_images,
 };
@@ -48,6 +49,18 @@ pub struct EngineInfo {
     pub factor: usize,
     /// The codec's fingerprint.
     pub codec: String,
+}
+
+impl EngineInfo {
+    /// What the encoders fix about a DiT, as the trainer reads it off the
+    /// data it fits its `tiny`/`small` presets to.
+    pub fn data_shape(&self) -> DataShape {
+        DataShape {
+            channels: self.channels,
+            text_tokens: self.text_length,
+            text_dim: self.text_dim,
+        }
+    }
 }
 
 /// The compute thread's state.
@@ -111,12 +124,6 @@ impl Engine {
         let model = self.build(source)?;
         self.served = Some((id, model));
         Ok(())
-    }
-
-    /// Whether the request-named checkpoint `id` is loaded.
-    pub fn has(&self, id: &CheckpointId) -> bool {
-        self.served.as_ref().is_some_and(|(served, _)| served == id)
-            || self.named.iter().any(|(named, _)| named == id)
     }
 
     /// Builds `source` and keeps it for requests that name it (evicting the
@@ -184,19 +191,16 @@ impl Engine {
     }
 
     /// Generates one image per request (all of one batch key) with the served
-    /// model, or the named checkpoint `target`. `progress` runs after every
-    /// step; breaking stops the batch.
+    /// model, or the named checkpoint `target` ([`Error::NotLoaded`] when
+    /// neither the served nor a named model is that checkpoint). `progress`
+    /// runs after every step; breaking stops the batch.
     pub fn generate(
         &self,
         requests: &[GenerateParams],
         target: Option<&CheckpointId>,
         progress: impl FnMut(&SampleProgress) -> ControlFlow<()>,
     ) -> Result<(CheckpointId, Vec<RgbImage>)> {
-        let (id, model) = match target {
-            None => self.served.as_ref(),
-            Some(target) => self.named.iter().find(|(id, _)| id == target),
-        }
-        .ok_or_else(|| Error::Compute("no model is loaded for this request".into()))?;
+        let (id, model) = self.model(target)?;
         let first = requests
             .first()
             .ok_or_else(|| Error::Compute("an empty batch".into()))?;
@@ -232,6 +236,23 @@ impl Engine {
             .map(|i| self.decode_one(latents.clone().slice(i..i + 1)))
             .collect::<Result<Vec<_>>>()?;
         Ok((id.clone(), images))
+    }
+
+    /// The model of `target` — the served one or a named one, whichever
+    /// holds it — or the served model when `target` is `None`.
+    fn model(&self, target: Option<&CheckpointId>) -> Result<&(CheckpointId, SingleStreamDiT<B>)> {
+        match target {
+            None => self
+                .served
+                .as_ref()
+                .ok_or_else(|| Error::Compute("no model is served yet".into())),
+            Some(target) => self
+                .served
+                .iter()
+                .chain(&self.named)
+                .find(|(id, _)| id == target)
+                .ok_or_else(|| Error::NotLoaded(target.clone())),
+        }
     }
 
     /// Conditional and unconditional embeddings `[n, L, D]`: each request's
@@ -273,24 +294,4 @@ fn open_local(path: &Path) -> ssdit_model::Result<Checkpoint> {
         Err(ssdit_model::Error::Input { .. }) => open_checkpoint(path, Some("ema_state_dict")),
         other => other,
     }
-}
-
-/// The architecture `models.dit` names, fitted to the encoders: the `tiny`
-/// and `small` presets take the text encoder's width and length and the
-/// codec's channels (as the trainer builds them); `seed` and config files are
-/// taken as they are.
-pub fn fitted_config(spec: &str, info: &EngineInfo) -> Result<SingleStreamDiTConfig> {
-    let config = SingleStreamDiTConfig::from_spec(spec).map_err(|e| Error::Model {
-        what: "dit",
-        spec: spec.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(if matches!(spec.trim(), "tiny" | "small") {
-        config
-            .with_in_channels(info.channels)
-            .with_text_embed_dim(info.text_dim)
-            .with_max_token_length(info.text_length)
-    } else {
-        config
-    })
 }

@@ -2,6 +2,8 @@
 
 use tonic::Status;
 
+use crate::CheckpointId;
+
 /// What can go wrong in the sampler.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,12 +36,20 @@ pub enum Error {
     /// The object store failed.
     #[error(transparent)]
     Store(#[from] ssdit_store::Error),
+    /// Listing a run's checkpoints or choosing the DiT architecture, as the
+    /// training library does it, failed.
+    #[error(transparent)]
+    Train(Box<ssdit_train::Error>),
     /// The event bus failed.
     #[error(transparent)]
     Bus(#[from] ssdit_bus::Error),
     /// Serving or deployment plumbing failed.
     #[error(transparent)]
     Server(#[from] ssdit_server::Error),
+    /// A request names a checkpoint the compute thread does not hold: the
+    /// dispatcher loads it and tries again, so callers never see this.
+    #[error("checkpoint {0} is not loaded")]
+    NotLoaded(CheckpointId),
     /// Model compute failed on input that passed validation.
     #[error("sampling: {0}")]
     Compute(String),
@@ -58,6 +68,13 @@ impl Error {
     }
 }
 
+/// Training-library errors are large: boxed, so every `Result` here stays small.
+impl From<ssdit_train::Error> for Error {
+    fn from(error: ssdit_train::Error) -> Self {
+        Self::Train(Box::new(error))
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
@@ -67,13 +84,19 @@ impl From<Error> for Status {
                 Status::not_found(message)
             }
             Error::QueueFull(_) => Status::resource_exhausted(message),
+            Error::Train(error) if matches!(*error, ssdit_train::Error::Store(_)) => {
+                Status::unavailable(message)
+            }
             Error::ShuttingDown | Error::Store(_) | Error::Bus(_) | Error::Worker(_) => {
                 Status::unavailable(message)
             }
             Error::Checkpoint { .. } => Status::failed_precondition(message),
-            Error::Model { .. } | Error::Server(_) | Error::Compute(_) | Error::Png(_) => {
-                Status::internal(message)
-            }
+            Error::Model { .. }
+            | Error::Train(_)
+            | Error::NotLoaded(_)
+            | Error::Server(_)
+            | Error::Compute(_)
+            | Error::Png(_) => Status::internal(message),
         }
     }
 }

@@ -14,8 +14,10 @@
 //!   `.safetensors`/`.pt`), else the newest checkpoint of `sampler.run`, else
 //!   — for the `tiny` preset, or a run with no checkpoint yet — a
 //!   random-initialised model (its images are not meaningful; logged loudly).
-//!   Requests may name another store checkpoint. `CheckpointSaved` events
-//!   hot-reload newer checkpoints between batches.
+//!   Checkpoints without their own `config.json` are built as the trainer
+//!   builds `models.dit` for these encoders ([`ssdit_train::model`]).
+//!   Requests may name any store checkpoint, the served one included.
+//!   `CheckpointSaved` events hot-reload newer checkpoints between batches.
 //! - [`run`] / [`SamplingService::serve`]: dispatcher, reload consumer and
 //!   gRPC server until shutdown.
 
@@ -35,13 +37,14 @@ use std::sync::{Arc, RwLock};
 use ssdit_proto::v1::sampler_service_server::SamplerServiceServer;
 use ssdit_server::grpc::GrpcOptions;
 use ssdit_server::{ComputeWorker, ServiceContext};
+use ssdit_train::model::dit_config;
 use ssdit_vae::DatasetNormalization;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-pub use checkpoint::{COMMIT_FILE, CONFIG_FILE, CheckpointId, WEIGHTS_FILE};
+pub use checkpoint::CheckpointId;
 pub use engine::EngineInfo;
 pub use error::{Error, Result};
 pub use grpc::SamplerGrpc;
@@ -50,7 +53,7 @@ pub use random::random_model;
 pub use request::{GenerateParams, MIN_SIDE, SIDE_MULTIPLE};
 
 use crate::dispatch::Dispatcher;
-use crate::engine::{Engine, fitted_config};
+use crate::engine::Engine;
 use crate::queue::Queue;
 use crate::reload::Reloader;
 
@@ -89,7 +92,7 @@ impl SamplingService {
         })
         .await?;
         let info = engine.run(|engine| engine.info()).await?;
-        let fallback = fitted_config(&config.models.dit, &info)?;
+        let fallback = dit_config(&config.models.dit, info.data_shape(), config.train.dropout)?;
         let initial = initial_checkpoint(&ctx).await?;
         let source = checkpoint::fetch(&ctx.store, initial.clone(), &fallback).await?;
         engine

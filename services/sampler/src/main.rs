@@ -8,8 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use ssdit_core::Config;
 use ssdit_core::config::ModelsConfig;
-use ssdit_server::grpc::GrpcOptions;
-use ssdit_server::{ServiceContext, listen, shutdown, telemetry};
+use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
 
 /// Generates images from prompts with a trained SingleStreamDiT, streaming
 /// one progress message per sampling step and then the PNG.
@@ -51,6 +50,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ssdit_core::openblas::use_best_kernel();
     let args = Args::parse();
     telemetry::init(std::env::var("RUST_LOG").ok().as_deref(), "info");
     let env: HashMap<String, String> = std::env::vars().collect();
@@ -71,12 +71,13 @@ async fn main() -> anyhow::Result<()> {
     config
         .validate()
         .context("the configuration with the command-line options")?;
-    let port = args.port.unwrap_or(config.server.ports.sampler);
-    let grpc = GrpcOptions::from_config(&config.server, &env).context("gRPC server settings")?;
-    let listener = listen(&config.server.host, port).await?;
-    let ctx = ServiceContext::connect(config, "sampler")
+    let Startup {
+        ctx,
+        listener,
+        grpc,
+    } = Startup::prepare(config, &env, ServiceName::Sampler, args.port)
         .await
-        .context("connecting to the store and the bus")?;
+        .context("starting the sampler")?;
     ssdit_sampler::SamplingService::load(ctx, args.instance)
         .await
         .context("loading the sampler")?

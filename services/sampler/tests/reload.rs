@@ -10,6 +10,7 @@ use common::*;
 use ssdit_bus::BusExt;
 use ssdit_proto::v1::{CheckpointSaved, GenerateRequest};
 use ssdit_sampler::CheckpointId;
+use tonic::Code;
 
 const RUN: &str = "flowers-1";
 
@@ -145,5 +146,67 @@ async fn a_run_with_checkpoints_serves_its_newest_at_start() {
         running.service.served(),
         CheckpointId::of_run(RUN, 7).unwrap()
     );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_may_name_the_served_checkpoint_and_unknown_ones_are_not_found() {
+    let mut config = config();
+    config.sampler.run = Some(RUN.into());
+    let ctx = context(config).await;
+    let running = Running::start(ctx.clone()).await;
+    let info = running.service.info().clone();
+    let weights = tiny_weights(&info, 5);
+    let folder = write_checkpoint(&ctx.store, RUN, 5, weights.clone(), &weights).await;
+    ctx.bus
+        .publish_event(&CheckpointSaved {
+            run_id: RUN.into(),
+            step: 5,
+            key: folder.clone(),
+        })
+        .await
+        .unwrap();
+    let step5 = CheckpointId::of_run(RUN, 5).unwrap();
+    until_served(&running, &step5).await;
+    let mut client = running.client().await;
+    let request = GenerateRequest {
+        seed: Some(9),
+        ..prompt("a daisy")
+    };
+    let served = generate(&mut client, request.clone()).await.unwrap();
+
+    // The folder and the weights file both name the checkpoint being served.
+    for key in [folder, step5.to_string()] {
+        let named = generate(
+            &mut client,
+            GenerateRequest {
+                checkpoint: Some(key.clone()),
+                ..request.clone()
+            },
+        )
+        .await
+        .unwrap_or_else(|status| panic!("{key}: {status:?}"));
+        assert_eq!(
+            named.image.metadata.as_ref().unwrap().checkpoint,
+            step5.to_string()
+        );
+        assert_eq!(
+            named.image.png, served.image.png,
+            "{key}: the served weights"
+        );
+    }
+
+    let unknown = format!("runs/{RUN}/checkpoints/step-0000000006");
+    let status = generate(
+        &mut client,
+        GenerateRequest {
+            checkpoint: Some(unknown.clone()),
+            ..request
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(status.message().contains(&unknown), "{status:?}");
     running.stop().await;
 }

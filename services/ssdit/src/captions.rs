@@ -2,6 +2,11 @@
 //! `ssdit-caption` on a dataset in the object store (`--dataset`, through
 //! `ssdit_ingest::captions`) or on a folder of `.txt` / `.caption` files
 //! (`--folder`, before ingesting).
+//!
+//! Caption embeddings are cached by the caption's text, so an edited caption
+//! has none until a text encoder encodes it: `edit --apply` announces each
+//! rewritten sample again (`SampleIngested`) on the deployment's NATS bus,
+//! where the running text encoders pick it up.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,11 +14,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use ssdit_bus::BusExt;
 use ssdit_caption::{CaptionSet, CaptionStats, Edit, StatsOptions};
 use ssdit_core::Config;
+use ssdit_core::config::BusKind;
 use ssdit_data::sidecar::DEFAULT_MAX_CAPTION_BYTES;
 use ssdit_dataset::Dataset;
 use ssdit_ingest::captions::{DatasetCaptions, edit_rule};
+use ssdit_proto::v1::SampleIngested;
+use ssdit_server::ServiceContext;
 
 /// Find/replace across captions, and caption statistics.
 #[derive(Args)]
@@ -84,9 +93,10 @@ struct StatsArgs {
     top_words: usize,
 }
 
-/// Captions loaded from a dataset or a folder.
+/// Captions loaded from a dataset (with the configuration it was found
+/// with) or a folder.
 enum Loaded {
-    Dataset(Dataset, DatasetCaptions),
+    Dataset(Box<Config>, Dataset, DatasetCaptions),
     Folder(CaptionSet),
 }
 
@@ -117,26 +127,76 @@ impl Loaded {
         for (sample, reason) in &captions.unreadable {
             eprintln!("skipped sample {sample}: {reason}");
         }
-        Ok(Self::Dataset(dataset, captions))
+        Ok(Self::Dataset(Box::new(config), dataset, captions))
     }
 
     fn entries(&self) -> Vec<(&str, &str)> {
         match self {
-            Self::Dataset(_, captions) => captions.entries().collect(),
+            Self::Dataset(_, _, captions) => captions.entries().collect(),
             Self::Folder(set) => set.entries().collect(),
         }
     }
 
-    /// Writes the edits; returns (written, conflicts).
+    /// Writes the edits (in a dataset, then announces the rewritten samples
+    /// so that their new captions are encoded); returns (written, conflicts).
     async fn apply(&mut self, edits: &[Edit]) -> anyhow::Result<(usize, usize)> {
         match self {
-            Self::Dataset(dataset, captions) => {
+            Self::Dataset(config, dataset, captions) => {
                 let applied = captions.apply(dataset, edits).await?;
+                announce(config, dataset, &applied.written).await?;
                 Ok((applied.written.len(), applied.conflicts.len()))
             }
             Self::Folder(set) => Ok((set.apply(edits)?, 0)),
         }
     }
+}
+
+/// Announces `sample_ids` of `dataset` again on the configured NATS bus, so
+/// that the text encoders compute the embeddings of their new captions (the
+/// VAE encoders find their latents cached). With the embedded bus no encoder
+/// can hear it: says so instead.
+async fn announce(config: &Config, dataset: &Dataset, sample_ids: &[String]) -> anyhow::Result<()> {
+    if sample_ids.is_empty() {
+        return Ok(());
+    }
+    if config.bus.kind != BusKind::Nats {
+        println!(
+            "note: the {} edited captions have no embedding yet (embeddings are cached by caption text); \
+             with bus.kind = \"embedded\" no text encoder can be told: run this with the deployment's NATS bus",
+            sample_ids.len()
+        );
+        return Ok(());
+    }
+    let written = || format!("the {} edited captions are written, but", sample_ids.len());
+    let ctx = ServiceContext::connect(config.clone(), "ssdit-captions")
+        .await
+        .with_context(|| {
+            format!(
+                "{} the event bus {} is unreachable",
+                written(),
+                config.bus.url
+            )
+        })?;
+    for id in sample_ids {
+        let record = dataset.sample(id).await?;
+        let event = SampleIngested {
+            dataset: dataset.name().to_string(),
+            sample_id: record.id,
+            image_key: record.image_key,
+            caption_key: record.caption_key.unwrap_or_default(),
+            bucket_width: record.bucket.width,
+            bucket_height: record.bucket.height,
+        };
+        ctx.bus
+            .publish_event(&event)
+            .await
+            .with_context(|| format!("{} announcing sample {id} failed", written()))?;
+    }
+    println!(
+        "announced: {} samples, for the text encoders to encode their new captions",
+        sample_ids.len()
+    );
+    Ok(())
 }
 
 /// Runs `ssdit captions …`.
@@ -165,11 +225,6 @@ async fn edit(args: EditArgs) -> anyhow::Result<ExitCode> {
     }
     let (written, conflicts) = loaded.apply(&edits).await?;
     println!("written: {written}");
-    if matches!(loaded, Loaded::Dataset(..)) && written > 0 {
-        println!(
-            "note: text embeddings already cached for these samples are keyed by sample id, not caption, and are not recomputed"
-        );
-    }
     if conflicts > 0 {
         println!("skipped: {conflicts} changed since they were read; run again");
         return Ok(ExitCode::FAILURE);

@@ -182,7 +182,7 @@ async fn latents_of(dataset: &Dataset, choice: &EncodingChoice) -> anyhow::Resul
 async fn encodings_of(dataset: &Dataset, choice: &EncodingChoice) -> anyhow::Result<Encodings> {
     let samples = dataset.samples().await?;
     let vae = latents_of(dataset, choice).await?;
-    let texts = text_encodings(dataset.store(), &samples).await?;
+    let texts = text_encodings(dataset, &samples).await?;
     let text = choose_text(&texts, choice.text_encoder.as_deref())?;
     Ok(Encodings { vae, text })
 }

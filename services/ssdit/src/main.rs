@@ -57,6 +57,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ssdit_core::openblas::use_best_kernel();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => {

@@ -4,18 +4,20 @@
 //!
 //! Photos + captions → `IngestUri` → vae-encoder and text-encoder workers →
 //! `StartRun` for a few steps → `Generate` returns a PNG of the requested
-//! size; the store holds exactly one latent and one embedding per sample.
+//! size, also when the request names the run's checkpoint explicitly; the
+//! store holds exactly one latent per sample and one embedding per caption.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ssdit_dataset::CaptionHash;
 use ssdit_proto::v1::ingest_service_client::IngestServiceClient;
 use ssdit_proto::v1::sampler_service_client::SamplerServiceClient;
 use ssdit_proto::v1::trainer_service_client::TrainerServiceClient;
 use ssdit_proto::v1::{
-    CaptionSource, GenerateRequest, IngestUriRequest, RunId, RunSpec, RunState, generate_progress,
-    run_progress,
+    CaptionSource, GenerateRequest, GeneratedImage, IngestUriRequest, RunId, RunSpec, RunState,
+    generate_progress, run_progress,
 };
 use ssdit_store::{Key, Store, StoreOptions};
 use ssdit_testkit::{NatsServer, S3Server, ServiceProcess};
@@ -118,7 +120,8 @@ async fn serve(
     .await
 }
 
-/// The sample ids that have an object under `prefix` (latents or embeddings).
+/// The names of the objects under `prefix`: sample ids for latents, caption
+/// hashes for embeddings.
 async fn sample_ids_under(store: &Store, prefix: &str) -> Vec<String> {
     store
         .list(&Key::parse(prefix).unwrap())
@@ -130,6 +133,29 @@ async fn sample_ids_under(store: &Store, prefix: &str) -> Vec<String> {
             name.strip_suffix(".safetensors").map(str::to_string)
         })
         .collect()
+}
+
+/// Calls `Generate` on the sampler at `url` and returns its image; panics
+/// with the services' logs when refused.
+async fn generate(
+    url: String,
+    request: GenerateRequest,
+    logs: impl Fn() -> String,
+) -> GeneratedImage {
+    let mut stream = SamplerServiceClient::connect(url)
+        .await
+        .unwrap()
+        .generate(request)
+        .await
+        .unwrap_or_else(|status| panic!("Generate: {status}\n{}", logs()))
+        .into_inner();
+    loop {
+        match stream.message().await.unwrap().and_then(|m| m.event) {
+            Some(generate_progress::Event::Step(_)) => {}
+            Some(generate_progress::Event::Image(image)) => return image,
+            None => panic!("Generate ended without an image\n{}", logs()),
+        }
+    }
 }
 
 fn exactly_once(ids: &[String]) -> BTreeSet<String> {
@@ -214,7 +240,11 @@ async fn the_pipeline_runs_distributed_over_nats_and_s3() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(exactly_once(&latents), ingested, "latents");
-    assert_eq!(exactly_once(&embeddings), ingested, "embeddings");
+    let captions: BTreeSet<String> = CAPTIONS
+        .iter()
+        .map(|(_, caption)| CaptionHash::of(caption).to_string())
+        .collect();
+    assert_eq!(exactly_once(&embeddings), captions, "embeddings");
     println!(
         "ingested {}, latents {}, embeddings {}, duplicates 0, missing 0",
         ingested.len(),
@@ -269,27 +299,15 @@ async fn the_pipeline_runs_distributed_over_nats_and_s3() {
         .into_inner();
     let checkpoint = run.latest_checkpoint.expect("the run saved a checkpoint");
 
-    let mut stream = SamplerServiceClient::connect(sampler.url())
-        .await
-        .unwrap()
-        .generate(GenerateRequest {
-            prompt: CAPTIONS[4].1.into(),
-            width: Some(128),
-            height: Some(96),
-            steps: Some(4),
-            seed: Some(7),
-            ..GenerateRequest::default()
-        })
-        .await
-        .unwrap_or_else(|status| panic!("Generate: {status}\n{}", all_logs()))
-        .into_inner();
-    let image = loop {
-        match stream.message().await.unwrap().and_then(|m| m.event) {
-            Some(generate_progress::Event::Step(_)) => {}
-            Some(generate_progress::Event::Image(image)) => break image,
-            None => panic!("Generate ended without an image\n{}", all_logs()),
-        }
+    let request = GenerateRequest {
+        prompt: CAPTIONS[4].1.into(),
+        width: Some(128),
+        height: Some(96),
+        steps: Some(4),
+        seed: Some(7),
+        ..GenerateRequest::default()
     };
+    let image = generate(sampler.url(), request.clone(), &all_logs).await;
     let decoded = image::load_from_memory(&image.png).expect("a decodable PNG");
     assert_eq!((decoded.width(), decoded.height()), (128, 96));
     let served = image.metadata.unwrap().checkpoint;
@@ -297,4 +315,14 @@ async fn the_pipeline_runs_distributed_over_nats_and_s3() {
         served.contains("e2e"),
         "the sampler follows run e2e and serves its checkpoint {checkpoint}, not {served}"
     );
+
+    // The run's checkpoint named explicitly (the one served, or about to be).
+    let named = GenerateRequest {
+        checkpoint: Some(checkpoint.clone()),
+        ..request
+    };
+    let image = generate(sampler.url(), named, &all_logs).await;
+    assert_eq!(image.metadata.unwrap().checkpoint, checkpoint);
+    let decoded = image::load_from_memory(&image.png).expect("a decodable PNG");
+    assert_eq!((decoded.width(), decoded.height()), (128, 96));
 }

@@ -2,7 +2,8 @@
 //! bus, local store, preview codec, tiny text encoder and DiT): photos and
 //! captions, plus the shared bad inputs → ingest → latents + embeddings → a
 //! few training steps → `Generate` over gRPC returns decodable PNGs of the
-//! requested sizes, and the dataset's counts match.
+//! requested sizes, the dataset's counts match, and the embedded trainer's
+//! `GetRun` reports the run completed.
 
 mod embedded;
 
@@ -12,6 +13,8 @@ use std::time::Duration;
 use ssdit::run::job::generate_request;
 use ssdit::run::{JobSpec, Pipeline, Quiet, run_job};
 use ssdit_dataset::Bucket;
+use ssdit_proto::v1::trainer_service_client::TrainerServiceClient;
+use ssdit_proto::v1::{RunId, RunState};
 
 /// The shared bad inputs that are images (or claim to be): each is rejected.
 const BAD_IMAGES: [&str; 4] = ["bomb.png", "empty.png", "not-an-image.png", "truncated.jpg"];
@@ -98,6 +101,27 @@ async fn photos_to_generated_pngs_in_one_process() {
     let metadata = reply.metadata.unwrap();
     assert_eq!((metadata.width, metadata.height), (64, 48));
     assert_eq!(metadata.prompt, "a cat");
+
+    // The run is the served trainer's: `GetRun` over gRPC reports it completed.
+    let (_, trainer) = pipeline
+        .addresses()
+        .into_iter()
+        .find(|(service, _)| *service == "trainer")
+        .expect("the trainer is served");
+    let run = TrainerServiceClient::connect(format!("http://{trainer}"))
+        .await
+        .unwrap()
+        .get_run(RunId { id: "e2e".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.state, RunState::Completed as i32, "{run:?}");
+    assert_eq!(run.step, outcome.trained.status.step, "{run:?}");
+    assert_eq!(
+        run.latest_checkpoint.as_deref(),
+        Some(outcome.trained.checkpoint.as_str())
+    );
+    assert_eq!(run.spec.map(|spec| spec.dataset).as_deref(), Some("photos"));
 
     pipeline.shutdown().await.unwrap();
 }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use ssdit_core::Config;
-use ssdit_server::grpc::GrpcOptions;
-use ssdit_server::{ServiceContext, listen, shutdown, telemetry};
+use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
 
 /// Encodes every ingested sample's caption to a T5Gemma2 embedding in the
 /// object store, and serves text Encode over gRPC.
@@ -31,16 +30,18 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ssdit_core::openblas::use_best_kernel();
     let args = Args::parse();
     telemetry::init(std::env::var("RUST_LOG").ok().as_deref(), "info");
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(args.config.as_deref(), &env).context("loading the configuration")?;
-    let port = args.port.unwrap_or(config.server.ports.text);
-    let grpc = GrpcOptions::from_config(&config.server, &env).context("gRPC server settings")?;
-    let listener = listen(&config.server.host, port).await?;
-    let ctx = ServiceContext::connect(config, "text-encoder")
+    let Startup {
+        ctx,
+        listener,
+        grpc,
+    } = Startup::prepare(config, &env, ServiceName::TextEncoder, args.port)
         .await
-        .context("connecting to the store and the bus")?;
+        .context("starting text-encoder")?;
     ssdit_text_encoder::run(ctx, listener, grpc, shutdown::signal())
         .await
         .context("text-encoder")

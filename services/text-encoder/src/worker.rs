@@ -2,15 +2,18 @@
 //! `TextEncoded`, then ack.
 //!
 //! The captions of a fetched batch are encoded in one forward pass. Each
-//! embedding is written at its deterministic key before the event is
-//! published and the message acked; an embedding already there is not
+//! embedding is written at its deterministic key — the encoding and the hash
+//! of the caption's text ([`CaptionHash`]), not the sample — before the event
+//! is published and the message acked; an embedding already there is not
 //! computed again (its event is published again, so a crash between write
-//! and publish never loses it). A sample without a caption is acked and
-//! skipped. A missing or non-UTF-8 caption file, or a non-finite embedding,
+//! and publish never loses it). So samples with the same caption share one
+//! embedding, and a sample announced again after its caption was edited gets
+//! a new one. A sample without a caption is acked and skipped. A missing or non-UTF-8 caption file, or a non-finite embedding,
 //! is recorded as a reject of stage `text` and acked; a store or bus failure
 //! naks the message for a retry with backoff. Overlong captions are
 //! truncated by the tokenizer, not rejected.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,7 +21,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use ssdit_bus::{BusExt, ConsumerConfig, Delivery};
 use ssdit_core::Config;
-use ssdit_dataset::{Dataset, RejectRecord, TextEncoding};
+use ssdit_dataset::{CaptionHash, Dataset, RejectRecord, TextEncoding};
 use ssdit_proto::Event;
 use ssdit_proto::v1::{SampleIngested, SampleRejected, TextEncoded};
 use ssdit_server::ServiceContext;
@@ -63,9 +66,9 @@ pub struct StatsSnapshot {
     pub delivered: u64,
     /// Messages received that had been delivered before (to this worker or another).
     pub redelivered: u64,
-    /// Embeddings computed and written.
+    /// Embeddings computed and written (one per distinct caption of a batch).
     pub written: u64,
-    /// Messages whose embedding was already in the store.
+    /// Messages whose caption's embedding was already in the store.
     pub skipped: u64,
     /// Samples without a caption (acked, nothing to do).
     pub uncaptioned: u64,
@@ -108,7 +111,13 @@ struct Item {
     delivery: Delivery,
     event: SampleIngested,
     caption_key: Key,
+}
+
+/// The samples of a batch with the same caption text: one embedding.
+struct Group {
+    caption: String,
     embedding_key: Key,
+    items: Vec<Item>,
 }
 
 /// The worker: one per process, any number per deployment.
@@ -193,8 +202,14 @@ impl EmbeddingWorker {
                 .into_iter()
                 .flatten()
                 .collect();
-        if !read.is_empty() {
-            self.encode_batch(read).await;
+        let groups = self.group(read).await;
+        let todo: Vec<Group> = join_all(groups.into_iter().map(|group| self.uncached(group)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        if !todo.is_empty() {
+            self.encode_batch(todo).await;
         }
         tracing::debug!(
             batch = size,
@@ -218,46 +233,65 @@ impl EmbeddingWorker {
             answer(delivery.ack().await);
             return None;
         }
-        let (caption_key, embedding_key) = match self.check_event(&event) {
-            Ok(keys) => keys,
+        match check_event(&self.ctx, &event) {
+            Ok(caption_key) => Some(Item {
+                delivery,
+                event,
+                caption_key,
+            }),
             Err(reason) => {
                 tracing::warn!(sample_id = %event.sample_id, %reason, "malformed sample_ingested event");
                 answer(delivery.term(&reason).await);
-                return None;
-            }
-        };
-        let item = Item {
-            delivery,
-            event,
-            caption_key,
-            embedding_key,
-        };
-        match self.ctx.store.exists(&item.embedding_key).await {
-            Ok(false) => Some(item),
-            Ok(true) => {
-                tracing::debug!(sample_id = %item.event.sample_id, key = %item.embedding_key, "embedding already cached");
-                if self.finish(item).await {
-                    WorkerStats::add(&self.stats.skipped);
-                }
-                None
-            }
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
                 None
             }
         }
     }
 
-    /// The caption and embedding keys of an event, or why the event cannot be
-    /// processed at all.
-    fn check_event(&self, event: &SampleIngested) -> Result<(Key, Key), String> {
-        Dataset::new(self.ctx.store.clone(), &event.dataset).map_err(|e| e.to_string())?;
-        let caption_key = Key::parse(&event.caption_key).map_err(|e| e.to_string())?;
-        let embedding_key = self
-            .encoding
-            .embedding_key(&event.sample_id)
-            .map_err(|e| e.to_string())?;
-        Ok((caption_key, embedding_key))
+    /// Groups read captions by their embedding key (identical texts share one).
+    async fn group(&self, read: Vec<(Item, String)>) -> Vec<Group> {
+        let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+        for (item, caption) in read {
+            let embedding_key = match self.encoding.embedding_key(&CaptionHash::of(&caption)) {
+                Ok(key) => key,
+                Err(error) => {
+                    self.retry(item.delivery, &error.to_string()).await;
+                    continue;
+                }
+            };
+            groups
+                .entry(embedding_key.clone())
+                .or_insert_with(|| Group {
+                    caption,
+                    embedding_key,
+                    items: Vec::new(),
+                })
+                .items
+                .push(item);
+        }
+        groups.into_values().collect()
+    }
+
+    /// The group, unless its embedding is already cached (then its messages
+    /// are answered) or the store cannot tell (then they are retried).
+    async fn uncached(&self, group: Group) -> Option<Group> {
+        match self.ctx.store.exists(&group.embedding_key).await {
+            Ok(false) => Some(group),
+            Ok(true) => {
+                tracing::debug!(key = %group.embedding_key, samples = group.items.len(), "embedding already cached");
+                for item in group.items {
+                    if self.finish(item, &group.embedding_key).await {
+                        WorkerStats::add(&self.stats.skipped);
+                    }
+                }
+                None
+            }
+            Err(error) => {
+                for item in group.items {
+                    self.retry(item.delivery, &error.to_string()).await;
+                }
+                None
+            }
+        }
     }
 
     /// Reads the caption text (trimmed, as the seed does); rejects or retries on failure.
@@ -292,11 +326,11 @@ impl EmbeddingWorker {
         }
     }
 
-    /// Encodes the batch's captions in one forward pass and stores each embedding.
-    async fn encode_batch(&self, read: Vec<(Item, String)>) {
-        let (items, captions): (Vec<Item>, Vec<String>) = read.into_iter().unzip();
+    /// Encodes the batch's distinct captions in one forward pass and stores each embedding.
+    async fn encode_batch(&self, groups: Vec<Group>) {
+        let captions: Vec<String> = groups.iter().map(|g| g.caption.clone()).collect();
         let started = std::time::Instant::now();
-        let count = items.len();
+        let count = groups.len();
         let length = self.encoding.max_length as usize;
         match self.model.encode(captions, length).await {
             Ok(embeddings) => {
@@ -305,46 +339,55 @@ impl EmbeddingWorker {
                     ms = started.elapsed().as_millis() as u64,
                     "encoded captions"
                 );
-                for (i, item) in items.into_iter().enumerate() {
-                    self.store_embedding(item, &embeddings, i).await;
+                for (i, group) in groups.into_iter().enumerate() {
+                    self.store_embedding(group, &embeddings, i).await;
                 }
             }
             Err(error) => {
                 tracing::error!(batch = count, %error, "encoding failed");
-                for item in items {
+                for item in groups.into_iter().flat_map(|g| g.items) {
                     self.retry(item.delivery, &error.to_string()).await;
                 }
             }
         }
     }
 
-    /// Writes row `i` (unless it is not finite), publishes, acks.
-    async fn store_embedding(&self, item: Item, embeddings: &Embeddings, i: usize) {
+    /// Writes row `i` (unless it is not finite), then publishes and acks for
+    /// every sample of the group.
+    async fn store_embedding(&self, group: Group, embeddings: &Embeddings, i: usize) {
         let (values, _) = embeddings.row(i);
         if values.iter().any(|v| !v.is_finite()) {
-            self.reject(
-                item,
-                "the text encoder produced non-finite embeddings".into(),
-            )
-            .await;
+            for item in group.items {
+                self.reject(
+                    item,
+                    "the text encoder produced non-finite embeddings".into(),
+                )
+                .await;
+            }
             return;
         }
-        let file = match self.embedding_file(&item, embeddings, i) {
-            Ok(file) => file,
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
-                return;
-            }
+        let written = match self.embedding_file(&group, embeddings, i) {
+            Ok(file) => self.ctx.store.put_tensors(&group.embedding_key, file).await,
+            Err(error) => Err(error),
         };
-        if let Err(error) = self.ctx.store.put_tensors(&item.embedding_key, file).await {
-            self.retry(item.delivery, &error.to_string()).await;
+        if let Err(error) = written {
+            for item in group.items {
+                self.retry(item.delivery, &error.to_string()).await;
+            }
             return;
         }
         WorkerStats::add(&self.stats.written);
-        self.finish(item).await;
+        for item in group.items {
+            self.finish(item, &group.embedding_key).await;
+        }
     }
 
-    fn embedding_file(&self, item: &Item, embeddings: &Embeddings, i: usize) -> Result<TensorFile> {
+    fn embedding_file(
+        &self,
+        group: &Group,
+        embeddings: &Embeddings,
+        i: usize,
+    ) -> ssdit_store::Result<TensorFile> {
         let (values, mask) = embeddings.row(i);
         let mut file = TensorFile::new();
         file.insert(
@@ -361,17 +404,17 @@ impl EmbeddingWorker {
         .set_metadata("encoder_fingerprint", self.encoding.encoder.clone())
         .set_metadata("tokenizer_fingerprint", self.encoding.tokenizer.clone())
         .set_metadata("max_length", self.encoding.max_length.to_string())
-        .set_metadata("sample_id", item.event.sample_id.clone());
+        .set_metadata("caption", group.caption.clone());
         Ok(file)
     }
 
-    /// Publishes `TextEncoded` and acks; naks when the bus fails. Returns
-    /// whether the message was acked.
-    async fn finish(&self, item: Item) -> bool {
+    /// Publishes `TextEncoded` (the sample's embedding is at `embedding_key`)
+    /// and acks; naks when the bus fails. Returns whether the message was acked.
+    async fn finish(&self, item: Item, embedding_key: &Key) -> bool {
         let event = TextEncoded {
             dataset: item.event.dataset.clone(),
             sample_id: item.event.sample_id.clone(),
-            embedding_key: item.embedding_key.to_string(),
+            embedding_key: embedding_key.to_string(),
             encoder_fingerprint: self.encoding.encoder.clone(),
             tokenizer_fingerprint: self.encoding.tokenizer.clone(),
             max_length: self.encoding.max_length,
@@ -427,6 +470,14 @@ impl EmbeddingWorker {
         WorkerStats::add(&self.stats.retried);
         answer(delivery.nak(reason).await);
     }
+}
+
+/// The caption key of an event, or why the event cannot be processed at all
+/// (its dataset, sample id or caption key is not a valid one).
+fn check_event(ctx: &ServiceContext, event: &SampleIngested) -> Result<Key, String> {
+    Dataset::new(ctx.store.clone(), &event.dataset).map_err(|e| e.to_string())?;
+    ssdit_store::key::validate_id("sample id", &event.sample_id).map_err(|e| e.to_string())?;
+    Key::parse(&event.caption_key).map_err(|e| e.to_string())
 }
 
 /// Logs a failed ack/nak/term: the message will be redelivered after the ack wait.

@@ -1,5 +1,7 @@
 //! The bus worker: captions of published samples become embeddings at their
-//! cache keys, once; bad captions are rejected and the rest goes on.
+//! cache keys, once; identical captions share one, an edited caption gets a
+//! new one that the trainer's manifest then reads; bad captions are rejected
+//! and the rest goes on.
 
 mod common;
 
@@ -8,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use ssdit_bus::ConsumerConfig;
-use ssdit_dataset::Dataset;
+use ssdit_dataset::{CaptionHash, Dataset, Encodings, TextEncoding};
 use ssdit_proto::Event;
 use ssdit_proto::v1::{DeadLetter, EncodeTextRequest, SampleRejected, TextEncoded};
 use ssdit_store::{Key, layout};
@@ -37,7 +39,7 @@ async fn captions_become_embeddings_once_at_their_cache_keys() {
     let grpc = TextGrpc::new(running.service.model().clone(), &ctx.config);
     let mut files = Vec::new();
     for ((event, sample), caption) in got.iter().zip(&events).zip(captions) {
-        let key = encoding.embedding_key(&sample.sample_id).unwrap();
+        let key = encoding.embedding_key(&CaptionHash::of(caption)).unwrap();
         assert_eq!(event.sample_id, sample.sample_id);
         assert_eq!(event.embedding_key, key.as_str());
         assert_eq!(event.encoder_fingerprint, encoding.encoder);
@@ -47,10 +49,7 @@ async fn captions_become_embeddings_once_at_their_cache_keys() {
         let dim = running.service.model().info().dim;
         let embedding = file.require(EMBEDDING_TENSOR, &[16, dim]).unwrap();
         let mask = file.require(MASK_TENSOR, &[16]).unwrap();
-        assert_eq!(
-            file.require_metadata("sample_id").unwrap(),
-            sample.sample_id
-        );
+        assert_eq!(file.require_metadata("caption").unwrap(), caption);
 
         // The stored embedding is what `Encode` answers for the caption.
         let reply = grpc
@@ -170,5 +169,103 @@ async fn bad_captions_are_rejected_and_malformed_events_dead_lettered() {
 
     let stats = running.service.worker().stats();
     assert_eq!((stats.written, stats.rejected, stats.retried), (1, 2, 0));
+    running.stop().await;
+}
+
+/// Encodings with `text`, and a latent written for each sample (the trainer's
+/// manifest needs both).
+async fn with_latents(
+    ctx: &ssdit_server::ServiceContext,
+    text: TextEncoding,
+    samples: &[&str],
+) -> Encodings {
+    let encodings = Encodings {
+        vae: "test-vae".into(),
+        text,
+    };
+    let bucket = ssdit_dataset::Bucket {
+        width: 64,
+        height: 64,
+    };
+    for id in samples {
+        let key = encodings.latent_key(id, bucket).unwrap();
+        ctx.store
+            .put(&key, Bytes::from_static(b"latent"))
+            .await
+            .unwrap();
+    }
+    encodings
+}
+
+#[tokio::test]
+async fn an_edited_caption_is_encoded_again_and_identical_captions_share_one() {
+    let ctx = context(config()).await;
+    let ids: Vec<String> = (1..=3).map(sample_id).collect();
+    let mut events = Vec::new();
+    for (id, caption) in ids.iter().zip(["a red rose", "a red rose", "iris"]) {
+        events.push(captioned_sample(&ctx.store, id, Some(caption)).await);
+    }
+    let encoded = observer::<TextEncoded>(ctx.bus.as_ref(), "test-encoded").await;
+    publish(ctx.bus.as_ref(), &events).await;
+    let running = Running::start(ctx.clone()).await;
+    let mut got = collect::<TextEncoded>(&encoded, 3, WAIT).await;
+    got.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
+    let encoding = running.service.worker().encoding().clone();
+    let rose = encoding
+        .embedding_key(&CaptionHash::of("a red rose"))
+        .unwrap();
+    assert_eq!(got[0].embedding_key, rose.as_str());
+    assert_eq!(
+        got[1].embedding_key,
+        rose.as_str(),
+        "same caption, same embedding"
+    );
+    assert_ne!(got[2].embedding_key, rose.as_str());
+    let stored = ctx.store.list(&encoding.prefix().unwrap()).await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(running.service.worker().stats().written, 2);
+
+    let dataset = Dataset::new(ctx.store.clone(), DATASET).unwrap();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let encodings = with_latents(&ctx, encoding.clone(), &id_refs).await;
+    assert_eq!(dataset.status(&encodings).await.unwrap().ready, 3);
+
+    // `ssdit captions edit --apply` rewrites the caption: the sample is no
+    // longer encoded, and the old embedding is not offered to the trainer.
+    let edited = "a red rose in the rain";
+    ctx.store
+        .put(
+            &Key::parse(&events[0].caption_key).unwrap(),
+            Bytes::from_static(edited.as_bytes()),
+        )
+        .await
+        .unwrap();
+    let status = dataset.status(&encodings).await.unwrap();
+    assert_eq!((status.embeddings, status.ready), (2, 2), "{status:?}");
+    let manifest = dataset.training_manifest(&encodings).await.unwrap();
+    assert_eq!(manifest.missing.len(), 1);
+    assert_eq!(manifest.missing[0].id, ids[0]);
+
+    // It announces the sample again: the text encoder encodes the new caption.
+    publish(ctx.bus.as_ref(), &events[..1]).await;
+    let again = collect::<TextEncoded>(&encoded, 1, WAIT).await;
+    let rain = encoding.embedding_key(&CaptionHash::of(edited)).unwrap();
+    assert_eq!(again[0].embedding_key, rain.as_str());
+    assert_eq!(running.service.worker().stats().written, 3);
+    assert_eq!(dataset.status(&encodings).await.unwrap().embeddings, 3);
+    let manifest = dataset.training_manifest(&encodings).await.unwrap();
+    let keys: Vec<(&str, &str)> = manifest
+        .ready
+        .iter()
+        .map(|s| (s.id.as_str(), s.embedding_key.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (ids[0].as_str(), rain.as_str()),
+            (ids[1].as_str(), rose.as_str()),
+            (ids[2].as_str(), got[2].embedding_key.as_str()),
+        ]
+    );
     running.stop().await;
 }

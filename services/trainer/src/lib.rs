@@ -3,8 +3,9 @@
 //!
 //! - [`Trainer`]: the runs of this process and the gRPC methods
 //!   (`StartRun`, `GetRun`, `StopRun`, `WatchRun`) as plain async functions,
-//!   for in-process callers too. One run trains at a time: a second
-//!   `StartRun` while one trains is RESOURCE_EXHAUSTED.
+//!   for in-process callers too, and [`Trainer::train`] for a run an
+//!   in-process caller prepared itself (`ssdit run`). One run trains at a
+//!   time: a second `StartRun` while one trains is RESOURCE_EXHAUSTED.
 //! - [`run`]: serves gRPC (health, reflection, auth, TLS through
 //!   `ssdit_server::grpc::serve`) and, when given a listener, `/metrics` over
 //!   HTTP/1.1 on its own port; on shutdown every run is stopped at a step

@@ -11,8 +11,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use ssdit_core::Config;
-use ssdit_server::grpc::GrpcOptions;
-use ssdit_server::{ServiceContext, listen, shutdown, telemetry};
+use ssdit_server::{ServiceName, Startup, listen, shutdown, telemetry};
 use ssdit_trainer::{Trainer, run};
 
 /// trainer: trains the SingleStreamDiT on encoded datasets (StartRun,
@@ -36,22 +35,23 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ssdit_core::openblas::use_best_kernel();
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
     telemetry::init(env.get("RUST_LOG").map(String::as_str), "info");
     let config = Config::load(args.config.as_deref(), &env).context("loading the configuration")?;
-    let port = args.port.unwrap_or(config.server.ports.trainer);
     let metrics_port = args.metrics_port.unwrap_or(config.train.metrics_port);
-    let grpc = GrpcOptions::from_config(&config.server, &env).context("gRPC server settings")?;
-    let host = config.server.host.clone();
-    let ctx = ServiceContext::connect(config, "trainer")
+    let Startup {
+        ctx,
+        listener,
+        grpc,
+    } = Startup::prepare(config, &env, ServiceName::Trainer, args.port)
         .await
-        .context("connecting to the store and the bus")?;
-    let listener = listen(&host, port).await.context("binding the gRPC port")?;
+        .context("starting the trainer")?;
     let metrics = match metrics_port {
         0 => None,
         port => Some(
-            listen(&host, port)
+            listen(&ctx.config.server.host, port)
                 .await
                 .context("binding the metrics port")?,
         ),

@@ -93,6 +93,35 @@ impl Trainer {
         let mut request = RunRequest::from_config(&spec.run_id, &spec.dataset, &self.ctx.config);
         request.train = train;
         request.resume = resume;
+        let run = self.launch(spec, request).await?;
+        Ok(run.record().to_proto(true))
+    }
+
+    /// Trains `request`, prepared by an in-process caller (`ssdit run`), as
+    /// one of this trainer's runs: GetRun, StopRun and WatchRun see it as
+    /// they see a `StartRun`'s, and `run.json` records it with its whole
+    /// `[train]` section as `config_toml`. The caller watches the returned
+    /// run's handle.
+    pub async fn train(&self, request: RunRequest) -> Result<Arc<LiveRun>> {
+        let config_toml = toml::to_string(&request.train).map_err(|e| Error::InvalidArgument {
+            field: "config_toml",
+            reason: format!("the [train] settings do not serialise: {e}"),
+        })?;
+        let spec = RunSpec {
+            run_id: request.run_id.clone(),
+            dataset: request.dataset.clone(),
+            config_toml,
+            resume_from: match &request.resume {
+                Resume::From(key) => Some(key.clone()),
+                Resume::Auto | Resume::Fresh => None,
+            },
+        };
+        self.launch(spec, request).await
+    }
+
+    /// Starts `request` on its training thread as the run `spec` describes,
+    /// unless another run is training, and keeps its `run.json` current.
+    async fn launch(&self, spec: RunSpec, request: RunRequest) -> Result<Arc<LiveRun>> {
         let context = TrainContext {
             store: self.ctx.store.clone(),
             bus: Some(self.ctx.bus.clone()),
@@ -106,12 +135,11 @@ impl Trainer {
             })
         })?;
         tracing::info!(run_id = %spec.run_id, dataset = %spec.dataset, "run started");
-        let record = run.record();
-        if let Err(error) = record.save(&self.ctx.store).await {
+        if let Err(error) = run.record().save(&self.ctx.store).await {
             tracing::warn!(run_id = %spec.run_id, %error, "could not write run.json");
         }
         tokio::spawn(keep_record(self.ctx.store.clone(), run.clone()));
-        Ok(record.to_proto(true))
+        Ok(run)
     }
 
     /// The run `id`: live, or as an earlier trainer recorded it.

@@ -11,6 +11,7 @@ use burn::config::Config;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ssdit_weights::limits::{self, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH};
 
 use crate::{Error, Result};
 
@@ -145,6 +146,23 @@ impl T5Gemma2EncoderConfig {
                 return fail(field, "must be positive".into());
             }
         }
+        if let Some(too_large) = limits::first_too_large(&[
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_WIDTH),
+            ("intermediate_size", self.intermediate_size, MAX_WIDTH),
+            ("num_attention_heads", self.num_attention_heads, MAX_WIDTH),
+            ("num_key_value_heads", self.num_key_value_heads, MAX_WIDTH),
+            ("head_dim", self.head_dim, MAX_WIDTH),
+            ("num_hidden_layers", self.layer_types.len(), MAX_LAYERS),
+        ]) {
+            return fail(too_large.field, too_large.to_string());
+        }
+        if let Some(reason) = limits::too_many_parameters(self.parameter_estimate()) {
+            return fail(
+                "vocab_size, hidden_size, intermediate_size, num_hidden_layers",
+                reason,
+            );
+        }
         if !self
             .num_attention_heads
             .is_multiple_of(self.num_key_value_heads)
@@ -184,6 +202,20 @@ impl T5Gemma2EncoderConfig {
             );
         }
         Ok(())
+    }
+}
+
+impl T5Gemma2EncoderConfig {
+    /// About how many parameters the encoder has, from its embedding and
+    /// projection matrices (norms add a fraction of a percent); sizes must
+    /// be within the limits first.
+    pub(crate) fn parameter_estimate(&self) -> f64 {
+        let hidden = self.hidden_size as f64;
+        let queries = (self.num_attention_heads * self.head_dim) as f64;
+        let keys = (self.num_key_value_heads * self.head_dim) as f64;
+        let attention = hidden * (2.0 * queries + 2.0 * keys); // q, k, v, o
+        let mlp = 3.0 * hidden * self.intermediate_size as f64; // gate, up, down
+        self.vocab_size as f64 * hidden + self.layer_types.len() as f64 * (attention + mlp)
     }
 }
 
@@ -368,6 +400,16 @@ mod hf {
                 origin,
                 field("use_bidirectional_attention"),
                 format!("{value} is not supported (it rewrites the decoder-style sliding window)"),
+            ));
+        }
+        // The default layer pattern is built from this count: bound it first.
+        if let Some(too_large) =
+            limits::first_too_large(&[("num_hidden_layers", text.num_hidden_layers, MAX_LAYERS)])
+        {
+            return Err(Error::config(
+                origin,
+                field(too_large.field),
+                too_large.to_string(),
             ));
         }
         let layer_types = layer_types(&text, origin, &field)?;
@@ -702,6 +744,58 @@ mod tests {
         );
         assert_eq!(config.rope_full.theta, 500000.0);
         assert_eq!(config.rope_sliding.theta, 20000.0);
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_by_name() {
+        for (field, value) in [
+            ("vocab_size", "1000000000000"),
+            ("hidden_size", "1000000000000"),
+            ("intermediate_size", "1000000000000"),
+            ("num_attention_heads", "1000000000000"),
+            ("head_dim", "1000000000000"),
+        ] {
+            let json = text_config(&format!(r#", "{field}": {value}"#));
+            let err = T5Gemma2EncoderConfig::from_hf_json(&json, "test")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("field {field}: {value} exceeds the limit")),
+                "{err}"
+            );
+        }
+        // Without layer_types the default pattern would be sized by the count.
+        let json = r#"{"model_type": "t5gemma2_text", "num_hidden_layers": 1000000000000}"#;
+        let err = T5Gemma2EncoderConfig::from_hf_json(json, "test")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("num_hidden_layers: 1000000000000 exceeds the limit of 1024"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn models_too_large_in_total_are_refused() {
+        let json = r#"{"model_type": "t5gemma2_text", "hidden_size": 65536,
+                       "intermediate_size": 65536, "num_hidden_layers": 1024}"#;
+        let err = T5Gemma2EncoderConfig::from_hf_json(json, "test")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("parameters, over the limit"), "{err}");
+    }
+
+    #[test]
+    fn parameter_estimate_is_close_to_the_count() {
+        use burn::backend::NdArray;
+        use burn::module::Module;
+        let config = crate::tiny::tiny_config();
+        let count = config.init::<NdArray>(&Default::default()).num_params() as f64;
+        let estimate = config.parameter_estimate();
+        assert!(
+            (estimate / count - 1.0).abs() < 0.01,
+            "estimate {estimate}, count {count}"
+        );
     }
 
     #[test]

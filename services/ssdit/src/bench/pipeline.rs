@@ -22,6 +22,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use ssdit_bus::{Bus, BusExt, ConsumerConfig, Delivery, InProcessBus, NatsBus, NatsConfig};
+use ssdit_dataset::CaptionHash;
 use ssdit_proto::v1::{LatentEncoded, SampleIngested, TextEncoded};
 use ssdit_store::{F32Tensor, Key, Store, TensorFile, layout};
 use tokio::task::JoinSet;
@@ -269,9 +270,9 @@ impl Stage {
         let image_key = layout::image(DATASET, id, "jpg")?;
         let caption_key = layout::caption(DATASET, id)?;
         self.store.put(&image_key, image).await?;
-        self.store
-            .put(&caption_key, Bytes::from_static(b"a fern frond unfurling"))
-            .await?;
+        // A caption per sample, so that each embedding has its own key.
+        let caption = format!("a fern frond unfurling, sample {id}");
+        self.store.put(&caption_key, Bytes::from(caption)).await?;
         self.bus
             .publish_event(&SampleIngested {
                 dataset: DATASET.into(),
@@ -317,7 +318,8 @@ impl Stage {
             event.caption_key
         );
         let max_length = u32::try_from(tokens)?;
-        let key = layout::embedding(&event.sample_id, ENCODER_FP, TOKENIZER_FP, max_length)?;
+        let text = CaptionHash::of(&String::from_utf8_lossy(&caption));
+        let key = layout::embedding(text.as_str(), ENCODER_FP, TOKENIZER_FP, max_length)?;
         let embedding = filled(&[tokens, 1152])?;
         self.store
             .put_tensors(&key, single("embedding", embedding))

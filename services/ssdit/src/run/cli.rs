@@ -36,7 +36,7 @@ pub const GENERATED_DIR: &str = "generated";
 /// reconstruction, generated).
 ///
 /// Without a configuration file it uses the demo settings: 128 px buckets,
-/// a tiny DiT, one image per batch, 400 epochs. Without FLUX.1-VAE and
+/// a tiny DiT, one image per batch, 1000 epochs. Without FLUX.1-VAE and
 /// T5Gemma2 weights on this machine it runs on the weight-free preview codec
 /// and a tiny random text encoder, and says so.
 #[derive(Debug, Clone, clap::Args)]
@@ -256,7 +256,7 @@ impl Observer for Printer {
         println!(
             "generated {}/{total} {:<16} PSNR {:5.1} dB vs codec reconstruction",
             index + 1,
-            result.reference.record.source,
+            photo_name(result),
             result.generated_psnr
         );
     }
@@ -297,6 +297,15 @@ fn write_outputs(
     Ok(path)
 }
 
+/// The file name of the photo behind `result` (its full source path when it has none).
+fn photo_name(result: &SampleResult) -> String {
+    let source = &result.reference.record.source;
+    Path::new(source).file_name().map_or_else(
+        || source.clone(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
 /// What the images are, in plain words.
 fn fidelity_statement(fidelity: Fidelity) -> &'static str {
     match fidelity {
@@ -327,7 +336,7 @@ fn print_summary(outcome: &JobOutcome, choice: &ModelChoice, sheet: &Path, elaps
     for result in &outcome.results {
         println!(
             "{:<18} {:>9} {:>9.1} dB {:>13.1} dB",
-            result.reference.record.source,
+            photo_name(result),
             result.reference.record.bucket.to_string(),
             result.codec_psnr,
             result.generated_psnr

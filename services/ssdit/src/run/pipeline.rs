@@ -1,7 +1,8 @@
 //! Every service of the pipeline in this process, sharing one store and one
 //! bus: captioning-ingest, vae-encoder and text-encoder (bus workers and
-//! gRPC servers), training on its own thread, and the sampler's gRPC server
-//! once a checkpoint exists. Servers listen on loopback ports picked by the
+//! gRPC servers), the trainer (its gRPC server; the job's training is one of
+//! its runs, on its own thread), and the sampler's gRPC server once a
+//! checkpoint exists. Servers listen on loopback ports picked by the
 //! system, so several jobs (and tests) run side by side.
 
 use std::collections::HashMap;
@@ -24,7 +25,8 @@ use ssdit_server::ServiceContext;
 use ssdit_server::grpc::GrpcOptions;
 use ssdit_store::Key;
 use ssdit_text_encoder::TextEncoderService;
-use ssdit_train::{RunRequest, RunState, RunStatus, RunUpdate, TrainContext, TrainEvent};
+use ssdit_train::{RunRequest, RunState, RunStatus, RunUpdate, TrainEvent};
+use ssdit_trainer::Trainer;
 use ssdit_vae_encoder::{LATENT_TENSOR, VaeEncoder};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
@@ -58,6 +60,7 @@ pub struct Pipeline {
     ingester: Ingester,
     vae: VaeEncoder,
     text: TextEncoderService,
+    trainer: Trainer,
     shutdown: CancellationToken,
     services: Vec<Running>,
 }
@@ -87,8 +90,8 @@ pub struct Reference {
 impl Pipeline {
     /// Opens the configured store and bus, loads the codec and the text
     /// encoder, and starts ingest, vae-encoder and text-encoder (their bus
-    /// workers and gRPC servers). `env` is the environment the binary read
-    /// (for `ingest.vlm.api_key_env`).
+    /// workers and gRPC servers) and the trainer's gRPC server. `env` is the
+    /// environment the binary read (for `ingest.vlm.api_key_env`).
     pub async fn start(config: Config, env: &HashMap<String, String>) -> Result<Self> {
         let ctx = ServiceContext::connect(config, CLIENT_NAME).await?;
         let vae = VaeEncoder::load(ctx.clone())
@@ -98,11 +101,13 @@ impl Pipeline {
             .await
             .map_err(|e| Error::service("text-encoder", e))?;
         let ingester = Ingester::new(&ctx, env)?;
+        let trainer = Trainer::new(ctx.clone());
         let mut pipeline = Self {
             ctx,
             ingester,
             vae,
             text,
+            trainer,
             shutdown: CancellationToken::new(),
             services: Vec::new(),
         };
@@ -126,6 +131,14 @@ impl Pipeline {
         pipeline
             .spawn("text-encoder", |listener, stop| async move {
                 text.serve(listener, GrpcOptions::default(), stop)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        let trainer = pipeline.trainer.clone();
+        pipeline
+            .spawn("trainer", |listener, stop| async move {
+                ssdit_trainer::run(trainer, listener, None, GrpcOptions::default(), stop)
                     .await
                     .map_err(|e| e.to_string())
             })
@@ -229,7 +242,8 @@ impl Pipeline {
         }
     }
 
-    /// Trains `request` on its own thread, reporting every event, until it
+    /// Trains `request` as a run of the served trainer (so its gRPC
+    /// `GetRun`/`WatchRun`/`StopRun` see it), reporting every event, until it
     /// completes — or until `time_limit`, when it is asked to stop (it saves
     /// a checkpoint at the next step boundary).
     pub async fn train(
@@ -239,14 +253,13 @@ impl Pipeline {
         mut observe: impl FnMut(&TrainEvent),
     ) -> Result<Trained> {
         request.encodings = Some(self.encodings());
-        let context = TrainContext {
-            store: self.ctx.store.clone(),
-            bus: Some(self.ctx.bus.clone()),
-            runtime: tokio::runtime::Handle::current(),
-        };
         let started = Instant::now();
-        let handle =
-            ssdit_train::spawn(context, request).map_err(|e| Error::Training(e.to_string()))?;
+        let run = self
+            .trainer
+            .train(request)
+            .await
+            .map_err(|e| Error::Training(e.to_string()))?;
+        let handle = &run.handle;
         let mut updates = handle.subscribe();
         let mut time_up = pin!(async {
             match time_limit {
