@@ -38,6 +38,9 @@ use crate::subject::validate_subject;
 
 /// Shortest pull-request expiry sent to the server.
 const MIN_EXPIRES: Duration = Duration::from_millis(10);
+/// How long past its expiry a pull request may stay open before it is
+/// abandoned (see `NatsConsumer::collect`).
+const PULL_GRACE: Duration = Duration::from_secs(5);
 
 /// How to reach NATS and which stream to use.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,12 +250,26 @@ struct NatsConsumer {
 }
 
 impl NatsConsumer {
-    /// Collects one pull request's messages.
+    /// Collects one pull request's messages, giving up after `expires` +
+    /// [`PULL_GRACE`]: a request the server never ends (it restarted while
+    /// the request was open) would otherwise wait forever. Messages of an
+    /// abandoned request are unacked and come back after the ack wait.
     async fn collect(
         &self,
         batch: async_nats::jetstream::consumer::pull::Batch,
+        expires: Duration,
     ) -> Result<Vec<RawDelivery>> {
-        let messages: Vec<_> = batch.collect().await;
+        let limit = expires + PULL_GRACE;
+        let messages: Vec<_> =
+            tokio::time::timeout(limit, batch.collect())
+                .await
+                .map_err(|_| Error::Nats {
+                    operation: "fetch",
+                    target: self.durable.clone(),
+                    message: format!(
+                        "the pull request was not ended within {limit:?} (did the server restart?)"
+                    ),
+                })?;
         let mut out = Vec::with_capacity(messages.len());
         for message in messages {
             let message = message.map_err(|e| Error::nats("fetch", self.durable.clone(), e))?;
@@ -283,20 +300,21 @@ impl NatsConsumer {
             .messages()
             .await
             .map_err(|e| Error::nats("fetch", self.durable.clone(), e))?;
-        self.collect(batch).await
+        self.collect(batch, Duration::ZERO).await
     }
 
     /// One message, waiting up to `timeout` for it.
     async fn wait_one(&self, timeout: Duration) -> Result<Vec<RawDelivery>> {
+        let expires = timeout.max(MIN_EXPIRES);
         let batch = self
             .consumer
             .batch()
             .max_messages(1)
-            .expires(timeout.max(MIN_EXPIRES))
+            .expires(expires)
             .messages()
             .await
             .map_err(|e| Error::nats("fetch", self.durable.clone(), e))?;
-        self.collect(batch).await
+        self.collect(batch, expires).await
     }
 }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::Harness;
-use common::nats_server::NatsServer;
 use ssdit_bus::{Bus, BusExt, ConsumerConfig, NatsBus, NatsConfig, StreamConfig};
 use ssdit_proto::Event;
 use ssdit_proto::v1::SampleIngested;
+use ssdit_testkit::NatsServer;
 
 struct Nats {
     server: NatsServer,
@@ -117,4 +117,51 @@ async fn the_client_reconnects_and_the_consumer_resumes_after_a_server_restart()
     }
     rest.sort();
     assert_eq!(rest, ["s1", "s2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_waiting_while_the_server_restarts_returns_and_the_consumer_goes_on() {
+    let mut nats = Nats::start().await;
+    let bus = nats.connect().await;
+    let consumer = bus
+        .consumer(ConsumerConfig::new("waiting", SampleIngested::NAME))
+        .await
+        .expect("consumer");
+    let waiting = consumer.fetch(1, Duration::from_secs(2));
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nats.server.restart().await;
+    };
+    let (fetched, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(waiting, restart)
+    })
+    .await
+    .expect("a fetch open across a server restart returns");
+    // The request ends (empty, or an error while reconnecting): nothing was published.
+    assert!(fetched.map_or(true, |batch| batch.is_empty()));
+
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.is_empty() && std::time::Instant::now() < deadline {
+        let published = bus
+            .publish_event(&SampleIngested {
+                sample_id: "after".into(),
+                ..SampleIngested::default()
+            })
+            .await;
+        if published.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if let Ok(batch) = consumer.fetch(1, Duration::from_secs(1)).await {
+            got.extend(batch);
+        }
+    }
+    let delivery = got
+        .pop()
+        .expect("a message published after the restart arrives");
+    assert_eq!(
+        delivery.decode::<SampleIngested>().unwrap().sample_id,
+        "after"
+    );
 }

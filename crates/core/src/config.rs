@@ -157,6 +157,15 @@ impl ModelsConfig {
             ..Self::default()
         }
     }
+
+    /// The `--tiny` preset on the device these settings name (the
+    /// precision at its default): what `--tiny` makes of the configured models.
+    pub fn tiny_on_same_device(&self) -> Self {
+        Self {
+            device: self.device.clone(),
+            ..Self::tiny()
+        }
+    }
 }
 
 /// How images are downscaled to their bucket.

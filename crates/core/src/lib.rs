@@ -1,8 +1,10 @@
 //! What every ssdit service shares: the configuration (one TOML file with
 //! the seed's defaults, environment overrides from an explicit map, validated
-//! once at start), the choice of compute backend and its CPU kernels.
+//! once at start), the choice of compute backend and its CPU kernels, and
+//! [`boxed_from!`] for error enums that box the errors of the crates below.
 
 pub mod backend;
+mod boxed_from;
 pub mod config;
 mod error;
 pub mod openblas;

@@ -1,13 +1,17 @@
-//! A side-by-side of Lanczos3 (left column) and DPID (right column) on one
-//! photo, to look at:
+//! A labelled side-by-side of the original photo, Lanczos3 and DPID, to look
+//! at (`docs/images/dpid_vs_lanczos.png` is this on
+//! `../shared/data/photos/flower.jpg`):
 //!
 //! ```text
 //! cargo run -p ssdit-data --example dpid_vs_lanczos -- PHOTO OUT.png [LAMBDA]
 //! ```
 //!
-//! Row 1: the photo resized to its 448-px bucket. Row 2: the centre quarter
-//! of row 1 enlarged 3× (nearest neighbour, so the pixels show). Row 3: the
-//! centre 64×64 of a 4× reduction, enlarged 6×, where the methods differ most.
+//! Columns: the original, Lanczos3, DPID (with its λ). Row 1: the photo
+//! (original size) and its reductions to its 448-px bucket. Row 2: the centre
+//! quarter of row 1, enlarged 3× the reduction's pixels. Row 3: the centre
+//! 64×64 of a 4× reduction enlarged 6×, where the methods differ most. The
+//! enlargements are nearest-neighbour, so every pixel shows; the original's
+//! panels show the same part of the photo at the same size.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -15,9 +19,25 @@ use std::path::PathBuf;
 use image::{Rgb, RgbImage, imageops};
 use ssdit_data::resize::{DEFAULT_LAMBDA, dpid, lanczos3};
 use ssdit_data::{BucketConfig, Buckets, DecodeConfig, ValidationConfig, decode, validate};
+use ssdit_render::canvas::{blank, paste, stack_vertical};
+use ssdit_render::{Panel, save_png, side_by_side};
 
-/// Space between the panels, in pixels.
+/// Space between the rows, in pixels.
 const GAP: u32 = 8;
+/// Side of the centre of the 4× reduction shown in row 3, and its enlargement.
+const DETAIL: u32 = 64;
+const DETAIL_ZOOM: u32 = 6;
+/// Enlargement of the centre quarter in row 2.
+const QUARTER_ZOOM: u32 = 3;
+const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+
+/// One column: the whole image, its centre quarter, the centre of its 4×
+/// reduction.
+struct Column {
+    label: String,
+    whole: RgbImage,
+    reduced: RgbImage,
+}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
@@ -38,57 +58,94 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (w, h) = (bucket.width, bucket.height);
     let (sw, sh) = (photo.width() / 4, photo.height() / 4);
 
-    let lanczos = lanczos3(&photo, w, h);
-    let detail = dpid(&photo, w, h, lambda)?;
-    let small_lanczos = lanczos3(&photo, sw, sh);
-    let small_detail = dpid(&photo, sw, sh, lambda)?;
-
-    let (cw, ch) = (w / 4, h / 4);
-    let column = |bucket: &RgbImage, small: &RgbImage| {
-        [
-            bucket.clone(),
-            enlarge(&centre(bucket, cw, ch), 3),
-            enlarge(&centre(small, 64, 64), 6),
-        ]
-    };
     let columns = [
-        column(&lanczos, &small_lanczos),
-        column(&detail, &small_detail),
+        Column {
+            label: "original".into(),
+            whole: photo.clone(),
+            reduced: photo.clone(),
+        },
+        Column {
+            label: "Lanczos3".into(),
+            whole: lanczos3(&photo, w, h),
+            reduced: lanczos3(&photo, sw, sh),
+        },
+        Column {
+            label: format!("DPID, λ = {lambda}"),
+            whole: dpid(&photo, w, h, lambda)?,
+            reduced: dpid(&photo, sw, sh, lambda)?,
+        },
     ];
-    let column_width = columns[0].iter().map(RgbImage::width).max().unwrap_or(0) + GAP;
-    let height = columns[0].iter().map(|i| i.height() + GAP).sum::<u32>() - GAP;
-    let mut sheet = RgbImage::from_pixel(2 * column_width - GAP, height, Rgb([255, 255, 255]));
-    for (c, images) in columns.iter().enumerate() {
-        let mut y = 0;
-        for image in images {
-            imageops::replace(
-                &mut sheet,
-                image,
-                i64::from(c as u32 * column_width),
-                i64::from(y),
-            );
-            y += image.height() + GAP;
-        }
+    let quarter = ((0.25, 0.25), (w / 4 * QUARTER_ZOOM, h / 4 * QUARTER_ZOOM));
+    let detail = (
+        (
+            f64::from(DETAIL) / f64::from(sw),
+            f64::from(DETAIL) / f64::from(sh),
+        ),
+        (DETAIL * DETAIL_ZOOM, DETAIL * DETAIL_ZOOM),
+    );
+    let rows: Vec<[RgbImage; 3]> = columns
+        .iter()
+        .map(|c| {
+            [
+                c.whole.clone(),
+                centre_zoom(&c.whole, quarter.0, quarter.1),
+                centre_zoom(&c.reduced, detail.0, detail.1),
+            ]
+        })
+        .collect();
+    let row_heights: Vec<u32> = (0..3)
+        .map(|r| rows.iter().map(|c| c[r].height()).max().unwrap_or(0))
+        .collect();
+    let mut panels = Vec::with_capacity(columns.len());
+    for (column, images) in columns.iter().zip(&rows) {
+        let padded = images
+            .iter()
+            .zip(&row_heights)
+            .map(|(image, &height)| pad_to_height(image, height))
+            .collect::<Result<Vec<_>, _>>()?;
+        panels.push(Panel::new(
+            stack_vertical(&padded, GAP, WHITE)?,
+            column.label.clone(),
+        ));
     }
-    sheet.save(&out)?;
+    let title = format!(
+        "{}: rows: the {}x{} photo and its {w}x{h} bucket; the centre quarter, 3x; the centre of the {sw}x{sh} (4x) reduction, 6x (nearest-neighbour enlargements)",
+        photo_path.file_name().unwrap_or_default().to_string_lossy(),
+        photo.width(),
+        photo.height(),
+    );
+    save_png(&side_by_side(&panels, Some(&title))?, &out)?;
     println!(
-        "{}: left Lanczos3, right DPID (λ = {lambda}); rows: {w}x{h} bucket, its centre 3×, centre of {sw}x{sh} 6×",
+        "{}: original, Lanczos3, DPID (λ = {lambda}); rows: {w}x{h} bucket, its centre 3×, centre of {sw}x{sh} 6×",
         out.display()
     );
     Ok(())
 }
 
-/// The `cw`×`ch` centre of `img`.
-fn centre(img: &RgbImage, cw: u32, ch: u32) -> RgbImage {
-    imageops::crop_imm(img, (img.width() - cw) / 2, (img.height() - ch) / 2, cw, ch).to_image()
+/// The centre `fraction` of `img` (of its width and height) enlarged with
+/// nearest-neighbour to `size`: the same part of the photo at the same size
+/// in every column, whatever the column's resolution.
+fn centre_zoom(img: &RgbImage, fraction: (f64, f64), size: (u32, u32)) -> RgbImage {
+    let side = |length: u32, fraction: f64| {
+        ((f64::from(length) * fraction).round() as u32).clamp(1, length)
+    };
+    let (cw, ch) = (
+        side(img.width(), fraction.0),
+        side(img.height(), fraction.1),
+    );
+    let centre =
+        imageops::crop_imm(img, (img.width() - cw) / 2, (img.height() - ch) / 2, cw, ch).to_image();
+    imageops::resize(&centre, size.0, size.1, imageops::FilterType::Nearest)
 }
 
-/// `img` enlarged `k`× with nearest-neighbour sampling.
-fn enlarge(img: &RgbImage, k: u32) -> RgbImage {
-    imageops::resize(
-        img,
-        img.width() * k,
-        img.height() * k,
-        imageops::FilterType::Nearest,
-    )
+/// `img` on a white background `height` pixels tall (top-aligned).
+fn pad_to_height(img: &RgbImage, height: u32) -> ssdit_render::Result<RgbImage> {
+    let mut out = blank(
+        "padded panel",
+        u64::from(img.width()),
+        u64::from(height),
+        WHITE,
+    )?;
+    paste(&mut out, img, 0, 0);
+    Ok(out)
 }

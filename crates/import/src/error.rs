@@ -31,19 +31,10 @@ pub enum Error {
     Worker(String),
 }
 
-/// The errors of the crates below, boxed: they are large, and `Result`s of
-/// this crate stay small.
-macro_rules! boxed_from {
-    ($($variant:ident($source:ty)),* $(,)?) => {$(
-        impl From<$source> for Error {
-            fn from(error: $source) -> Self {
-                Error::$variant(Box::new(error))
-            }
-        }
-    )*};
-}
-
-boxed_from!(
+// The errors of the crates below, boxed: they are large, and `Result`s of
+// this crate stay small.
+ssdit_core::boxed_from!(
+    Error:
     Store(ssdit_store::Error),
     Dataset(ssdit_dataset::Error),
     Model(ssdit_model::Error),

@@ -7,6 +7,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
+use burn::tensor::ops::PadMode;
+use burn::tensor::s;
 
 /// Standard deviation of the seed's `nn.init.normal_(…, std=0.02)`.
 pub(crate) const INIT_STD: f64 = 0.02;
@@ -119,6 +121,12 @@ impl<B: Backend> SwiGlu<B> {
 /// padding) over the image-token grid. Returns the convolution's output
 /// only; the caller adds it to the tokens.
 ///
+/// The parameters are the seed's `nn.Conv2d(dim, dim, 3, padding=1,
+/// groups=dim)`, but the forward pass is a sum of nine shifted copies of
+/// the grid, each scaled per channel, computed in token layout: on the CPU
+/// backend burn's depthwise convolution, and above all its backward pass,
+/// took a quarter of a training step.
+///
 /// # Shapes
 /// - input: `[batch, h·w, dim]` (row-major grid)
 /// - output: `[batch, h·w, dim]`
@@ -148,10 +156,57 @@ impl<B: Backend> LocalSpatialBias<B> {
 
     pub fn forward(&self, tokens: Tensor<B, 3>, h: usize, w: usize) -> Tensor<B, 3> {
         let [batch, len, dim] = tokens.dims();
-        let grid = tokens.swap_dims(1, 2).reshape([batch, dim, h, w]); // [B, C, h, w]
-        self.conv
-            .forward(grid) // [B, C, h, w]
-            .reshape([batch, dim, len])
-            .swap_dims(1, 2) // [B, h·w, C]
+        let grid = tokens
+            .reshape([batch, h, w, dim])
+            .pad([(0, 0), (1, 1), (1, 1), (0, 0)], PadMode::Constant(0.0)); // [B, h+2, w+2, C]
+        let taps = self.conv.weight.val().reshape([dim, 9]).transpose(); // [9, C]: row 3·i + j is tap (i, j)
+        let shifted = (0..3)
+            .flat_map(|i| (0..3).map(move |j| (i, j)))
+            .map(|(i, j)| {
+                let tap = taps.clone().slice(s![3 * i + j]).reshape([1, 1, 1, dim]);
+                grid.clone().slice(s![.., i..i + h, j..j + w, ..]) * tap // [B, h, w, C]
+            });
+        let sum = shifted
+            .reduce(|sum, term| sum + term)
+            .expect("a 3×3 kernel has taps");
+        let sum = match &self.conv.bias {
+            Some(bias) => sum + bias.val().reshape([1, 1, 1, dim]),
+            None => sum,
+        };
+        sum.reshape([batch, len, dim]) // [B, h·w, C]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::{Distribution, Tolerance};
+
+    type B = NdArray<f32>;
+
+    #[test]
+    fn the_local_spatial_bias_is_the_depthwise_convolution_of_its_parameters() {
+        let device = Default::default();
+        let (batch, h, w, dim) = (2, 3, 5, 4);
+        let mut bias = LocalSpatialBias::<B>::new(dim, normal(), &device);
+        bias.conv.bias = Some(
+            Initializer::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }
+            .init([dim], &device),
+        );
+        let tokens =
+            Tensor::<B, 3>::random([batch, h * w, dim], Distribution::Normal(0.0, 1.0), &device);
+        let grid = tokens.clone().swap_dims(1, 2).reshape([batch, dim, h, w]);
+        let convolved = bias
+            .conv
+            .forward(grid)
+            .reshape([batch, dim, h * w])
+            .swap_dims(1, 2);
+        bias.forward(tokens, h, w)
+            .into_data()
+            .assert_approx_eq::<f32>(&convolved.into_data(), Tolerance::absolute(1e-6));
     }
 }

@@ -9,6 +9,8 @@ pub enum Error {
     Transport { addr: String, reason: String },
     #[error("{0}")]
     Deployment(String),
+    #[error(transparent)]
+    Config(#[from] ssdit_core::Error),
     #[error("starting compute worker {name}: {reason}")]
     Worker { name: String, reason: String },
 }

@@ -1,11 +1,13 @@
 //! One function wiring a service's gRPC routes with health, reflection,
-//! authentication and TLS.
+//! authentication and TLS, and one serving them alongside the service's
+//! background work.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
@@ -87,6 +89,55 @@ pub async fn serve(
             addr,
             reason: e.to_string(),
         })
+}
+
+/// Serves `routes` on `listener` (see [`serve`]: `service_name` reported
+/// healthy, reflection over the ssdit protos) while `work` runs with a token
+/// that is cancelled when either ends or `shutdown` completes; returns once
+/// both have finished — the server's error first, else the work's. The
+/// start-up every service with a background task (a bus worker, a
+/// dispatcher) shares.
+pub async fn serve_alongside<W, E>(
+    routes: Routes,
+    service_name: &str,
+    listener: TcpListener,
+    options: GrpcOptions,
+    shutdown: impl Future<Output = ()>,
+    work: impl FnOnce(CancellationToken) -> W,
+) -> std::result::Result<(), E>
+where
+    W: Future<Output = std::result::Result<(), E>>,
+    E: From<Error>,
+{
+    let token = CancellationToken::new();
+    let trigger = async {
+        tokio::select! {
+            _ = shutdown => tracing::info!(service = service_name, "shutting down"),
+            _ = token.cancelled() => {}
+        }
+        token.cancel();
+    };
+    let server = async {
+        let served = serve(
+            routes,
+            &[service_name],
+            ssdit_proto::FILE_DESCRIPTOR_SET,
+            listener,
+            options,
+            token.clone().cancelled_owned(),
+        )
+        .await;
+        token.cancel();
+        served.map_err(E::from)
+    };
+    let work = work(token.clone());
+    let worker = async {
+        let worked = work.await;
+        token.cancel();
+        worked
+    };
+    let ((), served, worked) = tokio::join!(trigger, server, worker);
+    served.and(worked)
 }
 
 /// The server identity from PEM files; a file that cannot be read is an

@@ -1,9 +1,11 @@
-//! What every service process does before it serves: pick its port, read
-//! the gRPC settings, bind, and open the store and the bus — written once
-//! for the five service binaries and `ssdit serve`.
+//! What every service process does before it serves: set up logging, read
+//! its configuration, pick its port, read the gRPC settings, bind, and open
+//! the store and the bus — written once for the five service binaries and
+//! `ssdit serve`.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use ssdit_core::Config;
@@ -11,7 +13,7 @@ use ssdit_core::config::Ports;
 use tokio::net::TcpListener;
 
 use crate::grpc::GrpcOptions;
-use crate::{Error, Result, ServiceContext, listen};
+use crate::{Error, Result, ServiceContext, listen, telemetry};
 
 /// The five services of the pipeline, by the names the deployment uses
 /// (`ssdit serve <name>`, docker-compose, NATS client names).
@@ -84,6 +86,20 @@ impl FromStr for ServiceName {
     }
 }
 
+/// The options every service binary takes (flattened into its own
+/// arguments, and into `ssdit serve`'s).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// The ssdit configuration file (TOML); without it, the seed defaults.
+    /// SSDIT_* environment variables override keys either way (see README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The gRPC port, instead of the configured `server.ports.<service>`
+    /// (0 picks a free port; the bound address is logged).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
 /// A service ready to serve: its context, its bound gRPC listener and its
 /// gRPC settings.
 pub struct Startup {
@@ -111,6 +127,23 @@ impl Startup {
             listener,
             grpc,
         })
+    }
+
+    /// What a service binary does before it serves: logging (filtered by
+    /// `RUST_LOG` in `env`), the configuration (`args.config` with `env`'s
+    /// overrides, then `adjust` — the binary's own flags — validated again),
+    /// then [`prepare`](Self::prepare).
+    pub async fn from_args(
+        service: ServiceName,
+        args: &ServiceArgs,
+        env: &HashMap<String, String>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        telemetry::init(env.get("RUST_LOG").map(String::as_str), "info");
+        let mut config = Config::load(args.config.as_deref(), env)?;
+        adjust(&mut config);
+        config.validate()?;
+        Self::prepare(config, env, service, args.port).await
     }
 }
 
@@ -153,6 +186,34 @@ mod tests {
         assert!(addr.ip().is_loopback());
         assert_ne!(addr.port(), 0);
         assert!(startup.grpc.auth_token.is_none());
+    }
+
+    #[tokio::test]
+    async fn from_args_applies_the_binary_flags_and_validates_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ServiceArgs {
+            config: None,
+            port: Some(0),
+        };
+        let env = HashMap::from([(
+            "SSDIT_STORE_URL".to_string(),
+            dir.path().to_str().unwrap().to_string(),
+        )]);
+        let startup = Startup::from_args(ServiceName::Sampler, &args, &env, |config| {
+            config.sampler.run = Some("run-1".into());
+        })
+        .await
+        .unwrap();
+        assert_eq!(startup.ctx.config.sampler.run.as_deref(), Some("run-1"));
+
+        let error = Startup::from_args(ServiceName::Sampler, &args, &env, |config| {
+            config.ingest.target_resolution = 1;
+        })
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(error.contains("ingest.target_resolution"), "{error}");
     }
 
     #[tokio::test]

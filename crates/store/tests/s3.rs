@@ -3,10 +3,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::moto::MotoServer;
 use ssdit_store::{Backend, Error, Key, RetryPolicy, Store, StoreOptions};
+use ssdit_testkit::S3Server;
 
-fn options(server: &MotoServer) -> StoreOptions {
+fn options(server: &S3Server) -> StoreOptions {
     StoreOptions {
         retry: RetryPolicy {
             max_attempts: 3,
@@ -25,8 +25,7 @@ fn options(server: &MotoServer) -> StoreOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_honours_the_contract() {
-    let server = MotoServer::start().await;
-    server.create_bucket("ssdit-test").await;
+    let server = S3Server::start("ssdit-test").await;
 
     let store = Store::open_with("s3://ssdit-test/deploy/a", &options(&server))
         .await
@@ -52,7 +51,7 @@ async fn s3_honours_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_fails_with_a_bounded_number_of_attempts() {
-    let server = MotoServer::start().await;
+    let server = S3Server::start("ssdit-test").await;
     let store = Store::open_with("s3://no-such-bucket", &options(&server))
         .await
         .unwrap();

@@ -213,11 +213,12 @@ fn generated_photo(index: usize) -> RgbImage {
     })
 }
 
-/// What the store holds under a cache prefix: each sample id once, every file
-/// a complete, valid tensor file.
+/// What the store holds under a cache prefix: each key once (sample ids for
+/// latents, caption hashes for embeddings), every file a complete, valid
+/// tensor file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheContents {
-    /// Sample ids that have a file.
+    /// Sample ids (latents) or caption hashes (embeddings) that have a file.
     pub ids: BTreeSet<String>,
     /// Files found (one per id when nothing is duplicated).
     pub files: usize,
@@ -226,7 +227,7 @@ pub struct CacheContents {
 }
 
 impl CacheContents {
-    /// Files beyond one per sample.
+    /// Files beyond one per id.
     pub fn duplicates(&self) -> usize {
         self.files - self.ids.len()
     }
@@ -258,7 +259,7 @@ pub async fn cache_contents(store: &Store, prefix: &str) -> CacheContents {
     contents
 }
 
-/// Sample ids with a file under `prefix` (a listing only; nothing is read).
+/// Ids with a file under `prefix` (a listing only; nothing is read).
 pub async fn cache_ids(store: &Store, prefix: &str) -> BTreeSet<String> {
     store
         .list(&Key::parse(prefix).expect("a valid prefix"))
@@ -272,18 +273,19 @@ pub async fn cache_ids(store: &Store, prefix: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Polls until both caches hold `expected` samples or `within` passes, then
-/// reads them back: the latents and the embeddings.
+/// Polls until the caches hold `latents` latents and `embeddings` embeddings
+/// or `within` passes, then reads them back: the latents and the embeddings.
 pub async fn wait_for_caches(
     store: &Store,
-    expected: usize,
+    latents: usize,
+    embeddings: usize,
     within: Duration,
 ) -> (CacheContents, CacheContents) {
     let deadline = Instant::now() + within;
     loop {
-        let latents = cache_ids(store, LATENTS).await.len();
-        let embeddings = cache_ids(store, EMBEDDINGS).await.len();
-        if (latents >= expected && embeddings >= expected) || Instant::now() >= deadline {
+        let complete = cache_ids(store, LATENTS).await.len() >= latents
+            && cache_ids(store, EMBEDDINGS).await.len() >= embeddings;
+        if complete || Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

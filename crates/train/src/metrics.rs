@@ -7,8 +7,16 @@ use std::sync::Mutex;
 use crate::trainer::StepReport;
 
 /// The CSV header: the seed's `Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg`,
-/// then ours.
-pub const CSV_HEADER: &str = "Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg,Grad_Norm,Samples_Per_Sec,Memory_MB,Self_Eval,Elapsed_S";
+/// then ours (the held-out losses only on the rows of validated steps).
+pub const CSV_HEADER: &str = "Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg,Grad_Norm,Samples_Per_Sec,Memory_MB,Self_Eval,Elapsed_S,Holdout_Loss_Raw,Holdout_Loss_EMA";
+
+/// The validation loss on the held-out samples (`train.validation_holdout`)
+/// with the raw and the EMA weights, at one validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HoldoutLoss {
+    pub raw: f64,
+    pub ema: f64,
+}
 
 /// One row of the CSV: one optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +33,9 @@ pub struct MetricsRow {
     pub self_eval: bool,
     /// Seconds since the run (or its resumption) started.
     pub elapsed_s: f64,
+    /// Set on the row of a step after which the run was validated with
+    /// held-out samples.
+    pub holdout_loss: Option<HoldoutLoss>,
 }
 
 impl MetricsRow {
@@ -41,12 +52,18 @@ impl MetricsRow {
             memory_mb: resident_memory_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
             self_eval: report.self_eval,
             elapsed_s,
+            holdout_loss: None,
         }
     }
 
     fn to_csv(self) -> String {
+        let (holdout_raw, holdout_ema) = self
+            .holdout_loss
+            .map_or((String::new(), String::new()), |h| {
+                (h.raw.to_string(), h.ema.to_string())
+            });
         format!(
-            "{},{},{},{},{},{},{:.3},{:.1},{},{:.3}",
+            "{},{},{},{},{},{},{:.3},{:.1},{},{:.3},{holdout_raw},{holdout_ema}",
             self.epoch,
             self.step,
             self.loss,
@@ -74,6 +91,9 @@ impl MetricsRow {
             memory_mb: num(7).unwrap_or(0.0),
             self_eval: num(8).is_some_and(|v| v != 0.0),
             elapsed_s: num(9).unwrap_or(0.0),
+            holdout_loss: num(10)
+                .zip(num(11))
+                .map(|(raw, ema)| HoldoutLoss { raw, ema }),
         })
     }
 }
@@ -101,6 +121,14 @@ impl MetricsLog {
     /// Appends a row.
     pub fn push(&mut self, row: MetricsRow) {
         self.rows.push(row);
+    }
+
+    /// Records the held-out loss of a validation after `step` on that
+    /// step's row (none when the step has no row).
+    pub fn record_holdout(&mut self, step: u64, loss: HoldoutLoss) {
+        if let Some(row) = self.rows.iter_mut().rev().find(|row| row.step == step) {
+            row.holdout_loss = Some(loss);
+        }
     }
 
     /// The rows.
@@ -143,6 +171,8 @@ pub struct MetricValues {
     pub samples_total: u64,
     pub checkpoints_total: u64,
     pub validations_total: u64,
+    /// The last validation's held-out loss (none without held-out samples).
+    pub holdout_loss: Option<HoldoutLoss>,
     pub running: bool,
 }
 
@@ -240,6 +270,18 @@ const FAMILIES: &[Family] = &[
         |v| v.memory_bytes as f64,
     ),
     (
+        "ssdit_train_holdout_loss_raw",
+        "gauge",
+        "Validation loss on the held-out samples with the raw weights, at the last validation (NaN before one).",
+        |v| v.holdout_loss.map_or(f64::NAN, |h| h.raw),
+    ),
+    (
+        "ssdit_train_holdout_loss_ema",
+        "gauge",
+        "Validation loss on the held-out samples with the EMA weights, at the last validation (NaN before one).",
+        |v| v.holdout_loss.map_or(f64::NAN, |h| h.ema),
+    ),
+    (
         "ssdit_train_running",
         "gauge",
         "1 while the run trains.",
@@ -321,6 +363,7 @@ mod tests {
             memory_mb: 100.0,
             self_eval: step > 2,
             elapsed_s: step as f64,
+            holdout_loss: None,
         }
     }
 
@@ -330,6 +373,11 @@ mod tests {
         for step in 1..=5 {
             log.push(row(step));
         }
+        let holdout = HoldoutLoss {
+            raw: 0.75,
+            ema: 0.5,
+        };
+        log.record_holdout(2, holdout);
         let csv = log.to_csv();
         assert!(csv.starts_with("Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg,"));
         let back = MetricsLog::parse(&csv, 3);
@@ -337,6 +385,8 @@ mod tests {
         assert_eq!(back.rows()[2].step, 3);
         assert!((back.rows()[1].loss - 0.5).abs() < 1e-12);
         assert!(back.rows()[2].self_eval);
+        let holdouts: Vec<_> = back.rows().iter().map(|r| r.holdout_loss).collect();
+        assert_eq!(holdouts, [None, Some(holdout), None]);
         // The seed's five-column CSV reads too.
         let seed =
             "Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg\n0,0,0.9,0.0,0.1\n0,1,0.8,1e-05,0.1\n";
@@ -356,6 +406,22 @@ mod tests {
         );
         assert!(text.contains("ssdit_train_samples_total{run=\"run-\\\"a\\\"\"} 8"));
         assert!(text.contains("ssdit_train_running{run=\"run-\\\"a\\\"\"} 1"));
+        assert!(text.contains("ssdit_train_holdout_loss_ema{run=\"run-\\\"a\\\"\"} NaN"));
+        metrics.update(|v| {
+            v.holdout_loss = Some(HoldoutLoss {
+                raw: 0.5,
+                ema: 0.25,
+            });
+        });
+        let text = render_prometheus(&[("r".into(), metrics.snapshot())]);
+        assert!(
+            text.contains("ssdit_train_holdout_loss_raw{run=\"r\"} 0.5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ssdit_train_holdout_loss_ema{run=\"r\"} 0.25"),
+            "{text}"
+        );
         assert_eq!(number(f64::INFINITY), "+Inf");
     }
 }

@@ -22,7 +22,7 @@ use tokio::runtime::Handle;
 
 use crate::checkpoint::{self, CheckpointFiles, CheckpointRef, EMA_FILE};
 use crate::data::TrainingSet;
-use crate::metrics::{MetricsLog, MetricsRow, RunMetrics};
+use crate::metrics::{HoldoutLoss, MetricsLog, MetricsRow, RunMetrics};
 use crate::model::{DataShape, dit_config};
 use crate::trainer::{StepReport, Trainer, TrainerParts};
 use crate::validate::{Prompts, holdout_loss, sample_images, sampler, validation_sheet};
@@ -472,6 +472,11 @@ impl<'a, AB: AutodiffBackend> Session<'a, AB> {
         let holdout = self.trainer.holdout();
         let holdout_loss_ema = holdout_loss(&ema, data, holdout, config, &device)?;
         let holdout_loss_raw = holdout_loss(&raw, data, holdout, config, &device)?;
+        if let (Some(raw), Some(ema)) = (holdout_loss_raw, holdout_loss_ema) {
+            let loss = HoldoutLoss { raw, ema };
+            self.log.record_holdout(step, loss);
+            self.control.metrics.update(|v| v.holdout_loss = Some(loss));
+        }
 
         let run_id = &self.request.run_id;
         let mut files: Vec<(Key, Vec<u8>)> = Vec::new();

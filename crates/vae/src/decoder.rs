@@ -7,6 +7,7 @@ use burn::tensor::activation::silu;
 
 use crate::AutoencoderKlConfig;
 use crate::blocks::{UNetMidBlock2D, UpDecoderBlock2D};
+use crate::conv::conv2d;
 use crate::ops::group_norm;
 use crate::resnet::{conv3x3, norm_config};
 
@@ -61,10 +62,9 @@ impl<B: Backend> Decoder<B> {
     }
 
     pub(crate) fn forward(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = self.conv_in.forward(z); // [B, C_last, h, w]
+        let x = conv2d(&self.conv_in, z); // [B, C_last, h, w]
         let x = self.mid_block.forward(x);
         let x = self.up_blocks.iter().fold(x, |x, b| b.forward(x)); // [B, C0, h·f, w·f]
-        self.conv_out
-            .forward(silu(group_norm(&self.conv_norm_out, x))) // [B, out, h·f, w·f]
+        conv2d(&self.conv_out, silu(group_norm(&self.conv_norm_out, x))) // [B, out, h·f, w·f]
     }
 }

@@ -7,6 +7,7 @@ use burn::tensor::activation::silu;
 
 use crate::AutoencoderKlConfig;
 use crate::blocks::{DownEncoderBlock2D, UNetMidBlock2D};
+use crate::conv::conv2d;
 use crate::ops::group_norm;
 use crate::resnet::{conv3x3, norm_config};
 
@@ -56,10 +57,9 @@ impl<B: Backend> Encoder<B> {
     }
 
     pub(crate) fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = self.conv_in.forward(x); // [B, C0, H, W]
+        let x = conv2d(&self.conv_in, x); // [B, C0, H, W]
         let x = self.down_blocks.iter().fold(x, |x, b| b.forward(x)); // [B, C_last, H/f, W/f]
         let x = self.mid_block.forward(x);
-        self.conv_out
-            .forward(silu(group_norm(&self.conv_norm_out, x))) // [B, 2·latent, H/f, W/f]
+        conv2d(&self.conv_out, silu(group_norm(&self.conv_norm_out, x))) // [B, 2·latent, H/f, W/f]
     }
 }

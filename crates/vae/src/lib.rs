@@ -32,6 +32,7 @@ mod autoencoder;
 mod blocks;
 mod codec;
 mod config;
+mod conv;
 mod decoder;
 mod encoder;
 mod error;

@@ -6,6 +6,7 @@ use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use crate::conv::conv2d;
 use crate::ops::{group_norm, upsample_nearest_2x};
 
 /// GroupNorm epsilon of every VAE norm (`resnet_eps=1e-6` in diffusers' Encoder/Decoder).
@@ -55,10 +56,10 @@ impl<B: Backend> ResnetBlock2D<B> {
     }
 
     pub(crate) fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(group_norm(&self.norm1, x.clone()))); // [B, C_out, H, W]
-        let h = self.conv2.forward(silu(group_norm(&self.norm2, h)));
+        let h = conv2d(&self.conv1, silu(group_norm(&self.norm1, x.clone()))); // [B, C_out, H, W]
+        let h = conv2d(&self.conv2, silu(group_norm(&self.norm2, h)));
         let shortcut = match &self.conv_shortcut {
-            Some(conv) => conv.forward(x), // [B, C_out, H, W]
+            Some(conv) => conv2d(conv, x), // [B, C_out, H, W]
             None => x,
         };
         shortcut + h
@@ -88,7 +89,7 @@ impl<B: Backend> Downsample2D<B> {
     }
 
     pub(crate) fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.conv.forward(x)
+        conv2d(&self.conv, x)
     }
 }
 
@@ -110,6 +111,6 @@ impl<B: Backend> Upsample2D<B> {
     }
 
     pub(crate) fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.conv.forward(upsample_nearest_2x(x))
+        conv2d(&self.conv, upsample_nearest_2x(x))
     }
 }

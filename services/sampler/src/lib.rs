@@ -40,7 +40,6 @@ use ssdit_server::{ComputeWorker, ServiceContext};
 use ssdit_train::model::dit_config;
 use ssdit_vae::DatasetNormalization;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
@@ -159,44 +158,33 @@ impl SamplingService {
         grpc: GrpcOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
-        let token = CancellationToken::new();
-        let trigger = async {
-            tokio::select! {
-                _ = shutdown => tracing::info!("sampler shutting down"),
-                _ = token.cancelled() => {}
-            }
-            token.cancel();
-        };
-        let dispatcher = async {
-            self.dispatcher.run(token.clone()).await;
-            token.cancel();
-        };
         let reloader = Reloader {
             dispatcher: self.dispatcher.clone(),
             served: self.served.clone(),
             run: self.dispatcher.ctx.config.sampler.run.clone(),
             durable: format!("sampler-{}", self.instance),
         };
-        let follower = async {
-            let followed = reloader.run(token.clone()).await;
-            token.cancel();
-            followed
-        };
-        let server = async {
-            let served = ssdit_server::grpc::serve(
-                Routes::new(self.grpc()),
-                &[SERVICE_NAME],
-                ssdit_proto::FILE_DESCRIPTOR_SET,
-                listener,
-                grpc,
-                token.clone().cancelled_owned(),
-            )
-            .await;
-            token.cancel();
-            served.map_err(Error::from)
-        };
-        let ((), (), followed, served) = tokio::join!(trigger, dispatcher, follower, server);
-        served.and(followed)
+        ssdit_server::grpc::serve_alongside(
+            Routes::new(self.grpc()),
+            SERVICE_NAME,
+            listener,
+            grpc,
+            shutdown,
+            |token| async move {
+                let dispatcher = async {
+                    self.dispatcher.run(token.clone()).await;
+                    token.cancel();
+                };
+                let follower = async {
+                    let followed = reloader.run(token.clone()).await;
+                    token.cancel();
+                    followed
+                };
+                let ((), followed) = tokio::join!(dispatcher, follower);
+                followed
+            },
+        )
+        .await
     }
 }
 

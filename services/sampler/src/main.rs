@@ -2,13 +2,11 @@
 //! from trained DiT checkpoints — over gRPC.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use ssdit_core::Config;
-use ssdit_core::config::ModelsConfig;
-use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
+use ssdit_server::{ServiceArgs, ServiceName, Startup, shutdown};
 
 /// Generates images from prompts with a trained SingleStreamDiT, streaming
 /// one progress message per sampling step and then the PNG.
@@ -22,12 +20,8 @@ use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
 #[derive(Parser)]
 #[command(name = "sampler", version)]
 struct Args {
-    /// The ssdit TOML configuration file; without it, the seed defaults.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The gRPC port, instead of `server.ports.sampler` (0 picks a free port).
-    #[arg(long)]
-    port: Option<u16>,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// Use the tiny models (tiny VAE, tiny text encoder, tiny DiT): no
     /// downloads; without a checkpoint the DiT is random and its images are
     /// not meaningful.
@@ -48,36 +42,35 @@ struct Args {
     instance: Option<String>,
 }
 
+impl Args {
+    /// Applies the sampler's own flags over the configuration.
+    fn adjust(&self, config: &mut Config) {
+        if self.tiny {
+            config.models = config.models.tiny_on_same_device();
+        }
+        if self.run.is_some() {
+            config.sampler.run.clone_from(&self.run);
+        }
+        if self.checkpoint.is_some() {
+            config.sampler.checkpoint.clone_from(&self.checkpoint);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ssdit_core::openblas::use_best_kernel();
     let args = Args::parse();
-    telemetry::init(std::env::var("RUST_LOG").ok().as_deref(), "info");
     let env: HashMap<String, String> = std::env::vars().collect();
-    let mut config =
-        Config::load(args.config.as_deref(), &env).context("loading the configuration")?;
-    if args.tiny {
-        config.models = ModelsConfig {
-            device: config.models.device.clone(),
-            ..ModelsConfig::tiny()
-        };
-    }
-    if args.run.is_some() {
-        config.sampler.run = args.run;
-    }
-    if args.checkpoint.is_some() {
-        config.sampler.checkpoint = args.checkpoint;
-    }
-    config
-        .validate()
-        .context("the configuration with the command-line options")?;
     let Startup {
         ctx,
         listener,
         grpc,
-    } = Startup::prepare(config, &env, ServiceName::Sampler, args.port)
-        .await
-        .context("starting the sampler")?;
+    } = Startup::from_args(ServiceName::Sampler, &args.service, &env, |config| {
+        args.adjust(config)
+    })
+    .await
+    .context("starting the sampler")?;
     ssdit_sampler::SamplingService::load(ctx, args.instance)
         .await
         .context("loading the sampler")?

@@ -5,12 +5,13 @@ mod common;
 
 use common::*;
 use ssdit_proto::v1::{GenerateRequest, Sampler};
+use ssdit_testkit::memory_context;
 use tonic::Code;
 
 #[tokio::test]
 async fn streams_every_step_then_a_png_of_the_requested_size() {
-    let running = Running::start(context(config()).await).await;
-    let mut client = running.client().await;
+    let running = start(memory_context(config()).await).await;
+    let mut client = connect(&running).await;
     let request = GenerateRequest {
         width: Some(48),
         height: Some(32),
@@ -81,8 +82,8 @@ async fn streams_every_step_then_a_png_of_the_requested_size() {
 
 #[tokio::test]
 async fn defaults_come_from_the_configuration() {
-    let running = Running::start(context(config()).await).await;
-    let mut client = running.client().await;
+    let running = start(memory_context(config()).await).await;
+    let mut client = connect(&running).await;
     let generated = generate(&mut client, prompt("an iris")).await.unwrap();
     assert_eq!(generated.steps.len(), 3);
     assert_eq!(png_size(&generated.image.png), (32, 32));
@@ -91,8 +92,8 @@ async fn defaults_come_from_the_configuration() {
 
 #[tokio::test]
 async fn bad_requests_are_invalid_argument_with_the_reason() {
-    let running = Running::start(context(config()).await).await;
-    let mut client = running.client().await;
+    let running = start(memory_context(config()).await).await;
+    let mut client = connect(&running).await;
     let enormous = "petal ".repeat(10_000);
     let cases: Vec<(GenerateRequest, Code, &str)> = vec![
         (prompt(""), Code::InvalidArgument, "prompt is empty"),

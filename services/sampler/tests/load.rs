@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use common::*;
 use ssdit_proto::v1::GenerateRequest;
+use ssdit_testkit::memory_context;
 use tonic::Code;
 
 const CALLS: usize = 32;
@@ -22,7 +23,7 @@ struct Burst {
 
 /// Fires `CALLS` concurrent requests (two shapes) and checks every outcome.
 async fn burst(running: &Running, round: u64) -> Burst {
-    let client = running.client().await;
+    let client = connect(running).await;
     let calls: Vec<_> = (0..CALLS)
         .map(|i| {
             let mut client = client.clone();
@@ -63,7 +64,7 @@ fn resident_bytes() -> u64 {
 
 #[tokio::test]
 async fn a_burst_of_32_is_bounded_batched_and_fully_answered() {
-    let running = Running::start(context(config()).await).await;
+    let running = start(memory_context(config()).await).await;
     let started = Instant::now();
     let first = burst(&running, 1).await;
     let after_first = resident_bytes();

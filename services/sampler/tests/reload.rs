@@ -10,6 +10,7 @@ use common::*;
 use ssdit_bus::BusExt;
 use ssdit_proto::v1::{CheckpointSaved, GenerateRequest};
 use ssdit_sampler::CheckpointId;
+use ssdit_testkit::memory_context;
 use tonic::Code;
 
 const RUN: &str = "flowers-1";
@@ -31,14 +32,14 @@ async fn until_served(running: &Running, wanted: &CheckpointId) {
 async fn checkpoint_saved_events_hot_reload_the_served_model() {
     let mut config = config();
     config.sampler.run = Some(RUN.into());
-    let ctx = context(config).await;
-    let running = Running::start(ctx.clone()).await;
+    let ctx = memory_context(config).await;
+    let running = start(ctx.clone()).await;
     let info = running.service.info().clone();
     assert!(
         matches!(running.service.served(), CheckpointId::Random { .. }),
         "a run without checkpoints serves random weights until its first"
     );
-    let mut client = running.client().await;
+    let mut client = connect(&running).await;
     let request = GenerateRequest {
         seed: Some(3),
         ..prompt("a tulip")
@@ -124,9 +125,9 @@ async fn checkpoint_saved_events_hot_reload_the_served_model() {
 async fn a_run_with_checkpoints_serves_its_newest_at_start() {
     let mut config = config();
     config.sampler.run = Some(RUN.into());
-    let ctx = context(config).await;
+    let ctx = memory_context(config).await;
     // The architecture of the tiny preset, from a throwaway instance.
-    let probe = Running::start(context(ctx.config.as_ref().clone()).await).await;
+    let probe = start(memory_context(ctx.config.as_ref().clone()).await).await;
     let info = probe.service.info().clone();
     probe.stop().await;
     for step in [5, 7] {
@@ -141,7 +142,7 @@ async fn a_run_with_checkpoints_serves_its_newest_at_start() {
         )
         .await
         .unwrap();
-    let running = Running::start(ctx).await;
+    let running = start(ctx).await;
     assert_eq!(
         running.service.served(),
         CheckpointId::of_run(RUN, 7).unwrap()
@@ -153,8 +154,8 @@ async fn a_run_with_checkpoints_serves_its_newest_at_start() {
 async fn a_request_may_name_the_served_checkpoint_and_unknown_ones_are_not_found() {
     let mut config = config();
     config.sampler.run = Some(RUN.into());
-    let ctx = context(config).await;
-    let running = Running::start(ctx.clone()).await;
+    let ctx = memory_context(config).await;
+    let running = start(ctx.clone()).await;
     let info = running.service.info().clone();
     let weights = tiny_weights(&info, 5);
     let folder = write_checkpoint(&ctx.store, RUN, 5, weights.clone(), &weights).await;
@@ -168,7 +169,7 @@ async fn a_request_may_name_the_served_checkpoint_and_unknown_ones_are_not_found
         .unwrap();
     let step5 = CheckpointId::of_run(RUN, 5).unwrap();
     until_served(&running, &step5).await;
-    let mut client = running.client().await;
+    let mut client = connect(&running).await;
     let request = GenerateRequest {
         seed: Some(9),
         ..prompt("a daisy")

@@ -4,9 +4,11 @@
 //! (`--folder`, before ingesting).
 //!
 //! Caption embeddings are cached by the caption's text, so an edited caption
-//! has none until a text encoder encodes it: `edit --apply` announces each
-//! rewritten sample again (`SampleIngested`) on the deployment's NATS bus,
-//! where the running text encoders pick it up.
+//! has none until a text encoder encodes it: `edit --apply` on a dataset has
+//! that done ([`encode`]: announced on the NATS bus, or encoded in this
+//! process with the embedded bus).
+
+mod encode;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,15 +16,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use ssdit_bus::BusExt;
 use ssdit_caption::{CaptionSet, CaptionStats, Edit, StatsOptions};
 use ssdit_core::Config;
-use ssdit_core::config::BusKind;
 use ssdit_data::sidecar::DEFAULT_MAX_CAPTION_BYTES;
 use ssdit_dataset::Dataset;
 use ssdit_ingest::captions::{DatasetCaptions, edit_rule};
-use ssdit_proto::v1::SampleIngested;
-use ssdit_server::ServiceContext;
 
 /// Find/replace across captions, and caption statistics.
 #[derive(Args)]
@@ -35,6 +33,13 @@ pub struct CaptionsArgs {
 enum CaptionsCommand {
     /// Find/replace (literal or regex) across captions: lists every change
     /// (a dry run) and writes only with --apply.
+    ///
+    /// In a dataset, --apply also has the new captions encoded (embeddings
+    /// are cached by caption text): with bus.kind = "nats" the edited samples
+    /// are announced to the deployment's text encoders; with the embedded bus
+    /// this command encodes them itself with models.text_encoder, so the
+    /// dataset stays ready to train. The old captions' embeddings stay in the
+    /// cache (other samples may share them).
     Edit(EditArgs),
     /// Length histograms in words and tokens, vocabulary, and the captions
     /// over the word and token limits.
@@ -137,66 +142,18 @@ impl Loaded {
         }
     }
 
-    /// Writes the edits (in a dataset, then announces the rewritten samples
-    /// so that their new captions are encoded); returns (written, conflicts).
+    /// Writes the edits (in a dataset, then has the new captions encoded);
+    /// returns (written, conflicts).
     async fn apply(&mut self, edits: &[Edit]) -> anyhow::Result<(usize, usize)> {
         match self {
             Self::Dataset(config, dataset, captions) => {
                 let applied = captions.apply(dataset, edits).await?;
-                announce(config, dataset, &applied.written).await?;
+                encode::encode_edited(config, dataset, &applied.written).await?;
                 Ok((applied.written.len(), applied.conflicts.len()))
             }
             Self::Folder(set) => Ok((set.apply(edits)?, 0)),
         }
     }
-}
-
-/// Announces `sample_ids` of `dataset` again on the configured NATS bus, so
-/// that the text encoders compute the embeddings of their new captions (the
-/// VAE encoders find their latents cached). With the embedded bus no encoder
-/// can hear it: says so instead.
-async fn announce(config: &Config, dataset: &Dataset, sample_ids: &[String]) -> anyhow::Result<()> {
-    if sample_ids.is_empty() {
-        return Ok(());
-    }
-    if config.bus.kind != BusKind::Nats {
-        println!(
-            "note: the {} edited captions have no embedding yet (embeddings are cached by caption text); \
-             with bus.kind = \"embedded\" no text encoder can be told: run this with the deployment's NATS bus",
-            sample_ids.len()
-        );
-        return Ok(());
-    }
-    let written = || format!("the {} edited captions are written, but", sample_ids.len());
-    let ctx = ServiceContext::connect(config.clone(), "ssdit-captions")
-        .await
-        .with_context(|| {
-            format!(
-                "{} the event bus {} is unreachable",
-                written(),
-                config.bus.url
-            )
-        })?;
-    for id in sample_ids {
-        let record = dataset.sample(id).await?;
-        let event = SampleIngested {
-            dataset: dataset.name().to_string(),
-            sample_id: record.id,
-            image_key: record.image_key,
-            caption_key: record.caption_key.unwrap_or_default(),
-            bucket_width: record.bucket.width,
-            bucket_height: record.bucket.height,
-        };
-        ctx.bus
-            .publish_event(&event)
-            .await
-            .with_context(|| format!("{} announcing sample {id} failed", written()))?;
-    }
-    println!(
-        "announced: {} samples, for the text encoders to encode their new captions",
-        sample_ids.len()
-    );
-    Ok(())
 }
 
 /// Runs `ssdit captions …`.

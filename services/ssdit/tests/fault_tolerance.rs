@@ -5,15 +5,17 @@
 //!
 //! Every test ingests generated photos, causes its fault while the encoders
 //! work, and then checks, from the broker and the store themselves, that
-//! every ingested sample has exactly one complete latent and one complete
-//! embedding: nothing lost, nothing duplicated, nothing half-written. Each
+//! every ingested sample has exactly one complete latent and every caption
+//! exactly one complete embedding: nothing lost, nothing duplicated, nothing half-written. Each
 //! prints its counts (published, delivered, redelivered, stored, duplicates,
 //! missing). The tests run one at a time (they share two cores); each takes
 //! well under a minute once the binary is built.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ssdit_dataset::CaptionHash;
 use ssdit_testkit::cluster::{self, CacheContents};
 use ssdit_testkit::{BusProbe, Cluster, ClusterOptions, ConsumerCounts, ServiceProcess};
 use tokio::sync::Mutex;
@@ -90,7 +92,29 @@ async fn freeze_mid_batch(worker: &ServiceProcess, bus: &BusProbe, durable: &str
     );
 }
 
-/// Every expected sample once in the cache, every file complete; prints the counts.
+/// What a finished pipeline holds: a latent per sample, an embedding per caption.
+struct Expected {
+    samples: BTreeSet<String>,
+    captions: BTreeSet<String>,
+}
+
+impl Expected {
+    /// For `samples` ingested from `folder` with its sidecar captions.
+    fn new(samples: BTreeSet<String>, folder: &Path) -> Self {
+        let captions = std::fs::read_dir(folder)
+            .expect("listing the photo folder")
+            .map(|entry| entry.expect("reading the photo folder").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "txt"))
+            .map(|path| {
+                let caption = std::fs::read_to_string(&path).expect("reading a caption");
+                CaptionHash::of(&caption).to_string()
+            })
+            .collect();
+        Self { samples, captions }
+    }
+}
+
+/// Every expected id once in the cache, every file complete; prints the counts.
 fn assert_exactly_once(what: &str, expected: &BTreeSet<String>, found: &CacheContents) {
     let missing: Vec<_> = expected.difference(&found.ids).collect();
     let unexpected: Vec<_> = found.ids.difference(expected).collect();
@@ -138,25 +162,25 @@ async fn report_stage(bus: &BusProbe, durable: &str, output: &str) -> ConsumerCo
     counts
 }
 
-/// Waits for both caches to hold every sample, then checks them exactly once.
+/// Waits for both caches to be complete, then checks them exactly once.
 async fn assert_pipeline_complete(
     cluster: &Cluster,
-    expected: &BTreeSet<String>,
+    expected: &Expected,
     processes: &[&ServiceProcess],
 ) {
     let store = cluster.store().await;
-    let (latents, embeddings) = cluster::wait_for_caches(&store, expected.len(), SETTLE).await;
-    if latents.ids.len() < expected.len() || embeddings.ids.len() < expected.len() {
+    let (samples, captions) = (expected.samples.len(), expected.captions.len());
+    let (latents, embeddings) = cluster::wait_for_caches(&store, samples, captions, SETTLE).await;
+    if latents.ids.len() < samples || embeddings.ids.len() < captions {
         panic!(
-            "the pipeline did not finish: {} latents, {} embeddings of {}\n{}",
+            "the pipeline did not finish: {} latents of {samples}, {} embeddings of {captions}\n{}",
             latents.ids.len(),
             embeddings.ids.len(),
-            expected.len(),
             logs(processes)
         );
     }
-    assert_exactly_once("latents", expected, &latents);
-    assert_exactly_once("embeddings", expected, &embeddings);
+    assert_exactly_once("latents", &expected.samples, &latents);
+    assert_exactly_once("embeddings", &expected.captions, &embeddings);
 }
 
 /// Waits until a stage has answered every message (acks follow the writes).
@@ -184,7 +208,8 @@ async fn a_killed_encoder_replica_loses_nothing() {
     let cluster = Cluster::start(program(), &ClusterOptions::default()).await;
     let ingest = cluster.serve("captioning-ingest", "ingest").await;
     let text = cluster.serve(TEXT, "text").await;
-    let (expected, _) = ingest_all(&ingest, &cluster.photos(16)).await;
+    let folder = cluster.photos(16);
+    let expected = Expected::new(ingest_all(&ingest, &folder).await.0, &folder);
     let bus = cluster.bus().await;
 
     let mut first = cluster.serve(VAE, "vae-1").await;
@@ -195,7 +220,7 @@ async fn a_killed_encoder_replica_loses_nothing() {
         .len();
     println!("killed vae-1 holding {held} unacked messages; {done_before} latents stored before");
     assert!(
-        done_before < expected.len(),
+        done_before < expected.samples.len(),
         "vae-1 finished before it was killed"
     );
 
@@ -206,7 +231,7 @@ async fn a_killed_encoder_replica_loses_nothing() {
     let vae = report_stage(&bus, VAE, LATENT_ENCODED).await;
     report_stage(&bus, TEXT, TEXT_ENCODED).await;
     assert!(
-        vae.deliveries >= expected.len() as u64 + held,
+        vae.deliveries >= expected.samples.len() as u64 + held,
         "the killed replica's {held} messages were not redelivered: {vae:?}"
     );
 }
@@ -245,7 +270,7 @@ async fn a_broker_restart_loses_nothing() {
     println!("nats restarted on the same port and store");
 
     let first_call = ingesting.await.expect("the ingest task");
-    let (expected, retries) = match first_call {
+    let (samples, retries) = match first_call {
         Ok(reply) => (
             reply.samples.iter().map(|s| s.sample_id.clone()).collect(),
             0,
@@ -256,7 +281,8 @@ async fn a_broker_restart_loses_nothing() {
             (ids, failures + 1)
         }
     };
-    assert_eq!(expected.len(), 16, "every photo is a sample");
+    assert_eq!(samples.len(), 16, "every photo is a sample");
+    let expected = Expected::new(samples, &folder);
     assert_pipeline_complete(&cluster, &expected, &[&ingest, &vae, &text]).await;
     wait_drained(&bus, VAE).await;
     wait_drained(&bus, TEXT).await;
@@ -288,7 +314,8 @@ async fn a_store_outage_delays_but_loses_nothing() {
     let text = cluster.serve(TEXT, "text").await;
     vae.pause();
     text.pause();
-    let (expected, _) = ingest_all(&ingest, &cluster.photos(12)).await;
+    let folder = cluster.photos(12);
+    let expected = Expected::new(ingest_all(&ingest, &folder).await.0, &folder);
 
     cluster.s3_link.cut();
     vae.resume();
@@ -336,7 +363,8 @@ async fn sigterm_finishes_in_flight_work_and_acks_only_what_is_done() {
     let cluster = Cluster::start(program(), &ClusterOptions::default()).await;
     let ingest = cluster.serve("captioning-ingest", "ingest").await;
     let vae = cluster.serve(VAE, "vae").await;
-    let (expected, _) = ingest_all(&ingest, &cluster.photos(16)).await;
+    let folder = cluster.photos(16);
+    let expected = Expected::new(ingest_all(&ingest, &folder).await.0, &folder);
     let bus = cluster.bus().await;
 
     let mut first = cluster.serve(TEXT, "text-1").await;
@@ -354,7 +382,7 @@ async fn sigterm_finishes_in_flight_work_and_acks_only_what_is_done() {
     let stored = cluster::cache_ids(&store, cluster::EMBEDDINGS).await.len() as u64;
     let counts = bus.consumer(TEXT).await.expect("the text-encoder consumer");
     let outstanding = counts.pending + counts.ack_pending;
-    let acked = expected.len() as u64 - outstanding;
+    let acked = expected.samples.len() as u64 - outstanding;
     println!(
         "text-1 stopped by SIGTERM holding {held}: exit 0, {stored} embeddings stored, {acked} acked, {outstanding} still on the bus"
     );

@@ -4,8 +4,9 @@
 //! captions stats` counts the captions; `ssdit captions edit` lists a change,
 //! then writes it — leaving the sample without an embedding (embeddings are
 //! cached by caption text) until the `ssdit serve text-encoder` it announces
-//! the sample to encodes the new caption. Bad arguments fail with a clear
-//! message and a non-zero exit.
+//! the sample to encodes the new caption; on a local store (embedded bus)
+//! the edit encodes it itself. Bad arguments fail with a clear message and a
+//! non-zero exit.
 
 mod embedded;
 
@@ -48,6 +49,21 @@ fn ssdit(config: &Path, args: &[&str]) -> Output {
         .arg(config)
         .output()
         .unwrap()
+}
+
+/// The arguments of `captions edit` on [`DATASET`] replacing `find` with
+/// `replace` (a dry run; add `--apply` to write).
+fn dataset_edit<'a>(find: &'a str, replace: &'a str) -> [&'a str; 8] {
+    [
+        "captions",
+        "edit",
+        "--dataset",
+        DATASET,
+        "--find",
+        find,
+        "--replace",
+        replace,
+    ]
 }
 
 /// The standard output of a successful run.
@@ -182,16 +198,7 @@ async fn ingest_then_caption_stats_and_an_edit_that_is_encoded_again() {
     let limit = format!("over {} words: 0", ssdit_caption::MAX_WORDS);
     assert!(stats.contains(&limit), "{stats}");
 
-    let edit = [
-        "captions",
-        "edit",
-        "--dataset",
-        DATASET,
-        "--find",
-        "ginger",
-        "--replace",
-        "grey",
-    ];
+    let edit = dataset_edit("ginger", "grey");
     let dry = stdout(&ssdit(&config, &edit));
     assert!(
         dry.contains("1 of 6 captions change, 1 replacements"),
@@ -240,10 +247,20 @@ async fn ingest_then_caption_stats_and_an_edit_that_is_encoded_again() {
     assert!(done.contains("0 of 6 captions change"), "{done}");
 }
 
-#[test]
-fn an_edit_in_a_dataset_drops_the_stale_embedding_from_its_status() {
+/// The edit on a local store (embedded bus, no encoder running anywhere)
+/// encodes the new caption itself with the configured text encoder; the old
+/// caption's embedding is left in the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_on_a_local_store_encodes_the_new_caption_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), &store_section(&dir.path().join("store")));
+    let store_dir = dir.path().join("store");
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "{}\n[models]\ntext_encoder = \"tiny\"\n",
+            store_section(&store_dir)
+        ),
+    );
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/import/tests/data");
     let cache = data.join("cache");
     let captions = data.join("captions");
@@ -259,34 +276,47 @@ fn an_edit_in_a_dataset_drops_the_stale_embedding_from_its_status() {
             captions.to_str().unwrap(),
         ],
     ));
-    let ready = |n: usize| format!("ready       {n}");
     let status = stdout(&ssdit(&config, &["dataset", "status", DATASET]));
-    assert!(status.contains(&ready(3)), "{status}");
+    assert!(status.contains("ready       3"), "{status}");
+    let store = Store::open(store_dir.to_str().unwrap()).await.unwrap();
+    let imported = cached_embeddings(&store).await.unwrap();
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    let seed_text = imported.keys().next().unwrap().clone();
+    let (old, new) = (
+        "a tall sunflower against a blue sky",
+        "a tall daisy against a blue sky",
+    );
+    assert!(imported[&seed_text].contains(&CaptionHash::of(old)));
 
-    let applied = stdout(&ssdit(
-        &config,
-        &[
-            "captions",
-            "edit",
-            "--dataset",
-            DATASET,
-            "--find",
-            "sunflower",
-            "--replace",
-            "daisy",
-            "--apply",
-        ],
-    ));
+    let edit = dataset_edit("sunflower", "daisy");
+    stdout(&ssdit(&config, &edit));
+    assert_eq!(
+        cached_embeddings(&store).await.unwrap(),
+        imported,
+        "a dry run encodes nothing"
+    );
+    let applied = stdout(&ssdit(&config, &[&edit[..], &["--apply"]].concat()));
     assert!(applied.contains("written: 1"), "{applied}");
     assert!(
-        applied.contains("no text encoder can be told"),
-        "the embedded bus cannot announce: {applied}"
+        applied.contains("encoded: 1 new captions, with the text encoder tiny"),
+        "{applied}"
     );
-    let status = stdout(&ssdit(&config, &["dataset", "status", DATASET]));
-    assert!(status.contains("captioned   2"), "{status}");
-    assert!(
-        status.contains(&ready(2)),
-        "the edited sample is not ready: {status}"
+
+    let max_length = ssdit_core::Config::default().encode.max_text_length;
+    let tiny =
+        ssdit_text_encoder::TextWorker::load(&ssdit_core::config::ModelsConfig::tiny(), max_length)
+            .await
+            .unwrap()
+            .encoding();
+    let encoded = cached_embeddings(&store).await.unwrap();
+    assert_eq!(
+        encoded.get(&tiny),
+        Some(&[CaptionHash::of(new)].into()),
+        "the new caption, and only it, is encoded with the configured encoder: {encoded:?}"
+    );
+    assert_eq!(
+        encoded[&seed_text], imported[&seed_text],
+        "the old caption's embedding is left in the cache"
     );
 }
 

@@ -23,17 +23,13 @@ use ssdit_proto::v1::text_encoder_service_server::TextEncoderServiceServer;
 use ssdit_server::ServiceContext;
 use ssdit_server::grpc::GrpcOptions;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub use error::{Error, Result};
 pub use grpc::{TextGrpc, max_length_limit};
 pub use model::{Embeddings, TINY, TextInfo, TextWorker, load_text_encoder};
-pub use worker::{
-    DURABLE, EMBEDDING_TENSOR, EmbeddingWorker, MASK_TENSOR, STAGE, StatsSnapshot, WorkerStats,
-    consumer_config,
-};
+pub use worker::{DURABLE, EMBEDDING_TENSOR, EmbeddingStage, EmbeddingWorker, MASK_TENSOR, STAGE};
 
 /// The gRPC service name this server reports healthy.
 pub const SERVICE_NAME: &str = <TextEncoderServiceServer<TextGrpc> as NamedService>::NAME;
@@ -51,7 +47,8 @@ impl TextEncoderService {
     /// `encode.max_text_length` tokens.
     pub async fn load(ctx: ServiceContext) -> Result<Self> {
         let model = TextWorker::load(&ctx.config.models, ctx.config.encode.max_text_length).await?;
-        let worker = EmbeddingWorker::new(ctx.clone(), model.clone());
+        let stage = EmbeddingStage::new(ctx.clone(), model.clone());
+        let worker = EmbeddingWorker::new(ctx.clone(), stage);
         Ok(Self { ctx, model, worker })
     }
 
@@ -79,34 +76,15 @@ impl TextEncoderService {
         grpc: GrpcOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
-        let token = CancellationToken::new();
-        let trigger = async {
-            tokio::select! {
-                _ = shutdown => tracing::info!("text-encoder shutting down"),
-                _ = token.cancelled() => {}
-            }
-            token.cancel();
-        };
-        let server = async {
-            let served = ssdit_server::grpc::serve(
+        self.worker
+            .serve_alongside(
                 Routes::new(self.grpc()),
-                &[SERVICE_NAME],
-                ssdit_proto::FILE_DESCRIPTOR_SET,
+                SERVICE_NAME,
                 listener,
                 grpc,
-                token.clone().cancelled_owned(),
+                shutdown,
             )
-            .await;
-            token.cancel();
-            served.map_err(Error::from)
-        };
-        let worker = async {
-            let worked = self.worker.run(token.clone()).await;
-            token.cancel();
-            worked
-        };
-        let ((), served, worked) = tokio::join!(trigger, server, worker);
-        served.and(worked)
+            .await
     }
 }
 

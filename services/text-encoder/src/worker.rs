@@ -1,5 +1,6 @@
-//! The bus worker: `SampleIngested` → the caption's embedding in the cache →
-//! `TextEncoded`, then ack.
+//! The text-encoder's encoding stage: `SampleIngested` → the caption's
+//! embedding in the cache → `TextEncoded`, then ack (the consume loop and
+//! the answers are [`ssdit_server::encode`]'s).
 //!
 //! The captions of a fetched batch are encoded in one forward pass. Each
 //! embedding is written at its deterministic key — the encoding and the hash
@@ -14,22 +15,15 @@
 //! truncated by the tokenizer, not rejected.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use futures::future::join_all;
-use ssdit_bus::{BusExt, ConsumerConfig, Delivery};
-use ssdit_core::Config;
-use ssdit_dataset::{CaptionHash, Dataset, RejectRecord, TextEncoding};
-use ssdit_proto::Event;
-use ssdit_proto::v1::{SampleIngested, SampleRejected, TextEncoded};
+use ssdit_dataset::{CaptionHash, Dataset, TextEncoding};
+use ssdit_proto::v1::{SampleIngested, TextEncoded};
 use ssdit_server::ServiceContext;
+use ssdit_server::encode::{EncodeStage, EncodeWorker, Replies, Sample};
 use ssdit_store::{F32Tensor, Key, TensorFile};
-use tokio_util::sync::CancellationToken;
 
 use crate::model::{Embeddings, TextWorker};
-use crate::{Error, Result};
 
 /// The durable consumer all text-encoder replicas share.
 pub const DURABLE: &str = "text-encoder";
@@ -42,74 +36,13 @@ pub const MASK_TENSOR: &str = "attention_mask";
 
 /// Largest caption file read.
 const MAX_CAPTION_BYTES: u64 = 1 << 20;
-/// How long one fetch waits for the first message.
-const FETCH_WAIT: Duration = Duration::from_millis(250);
-/// Pause after the bus fails to deliver, before trying again.
-const BUS_RETRY: Duration = Duration::from_secs(1);
 
-/// What a worker has done since it started.
-#[derive(Debug, Default)]
-pub struct WorkerStats {
-    delivered: AtomicU64,
-    redelivered: AtomicU64,
-    written: AtomicU64,
-    skipped: AtomicU64,
-    uncaptioned: AtomicU64,
-    rejected: AtomicU64,
-    retried: AtomicU64,
-}
-
-/// A copy of [`WorkerStats`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// Messages received (first deliveries and redeliveries).
-    pub delivered: u64,
-    /// Messages received that had been delivered before (to this worker or another).
-    pub redelivered: u64,
-    /// Embeddings computed and written (one per distinct caption of a batch).
-    pub written: u64,
-    /// Messages whose caption's embedding was already in the store.
-    pub skipped: u64,
-    /// Samples without a caption (acked, nothing to do).
-    pub uncaptioned: u64,
-    /// Samples recorded as rejects.
-    pub rejected: u64,
-    /// Messages nak'd for a retry.
-    pub retried: u64,
-}
-
-impl WorkerStats {
-    /// The counters now.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            delivered: self.delivered.load(Ordering::Relaxed),
-            redelivered: self.redelivered.load(Ordering::Relaxed),
-            written: self.written.load(Ordering::Relaxed),
-            skipped: self.skipped.load(Ordering::Relaxed),
-            uncaptioned: self.uncaptioned.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-        }
-    }
-
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The consumer of `SampleIngested` every replica opens.
-pub fn consumer_config(config: &Config) -> ConsumerConfig {
-    ConsumerConfig {
-        ack_wait: config.bus.ack_wait,
-        max_deliver: u32::try_from(config.bus.max_deliver).unwrap_or(u32::MAX),
-        ..ConsumerConfig::new(DURABLE, SampleIngested::NAME)
-    }
-}
+/// The text-encoder's bus worker: one per process, any number per deployment.
+pub type EmbeddingWorker = EncodeWorker<EmbeddingStage>;
 
 /// One captioned sample of a fetched batch.
-struct Item {
-    delivery: Delivery,
-    event: SampleIngested,
+pub struct CaptionedSample {
+    sample: Sample,
     caption_key: Key,
 }
 
@@ -117,32 +50,82 @@ struct Item {
 struct Group {
     caption: String,
     embedding_key: Key,
-    items: Vec<Item>,
+    samples: Vec<Sample>,
 }
 
-/// The worker: one per process, any number per deployment.
+/// Captions to embeddings with one encoder at its default length.
 #[derive(Clone)]
-pub struct EmbeddingWorker {
+pub struct EmbeddingStage {
     ctx: ServiceContext,
     model: TextWorker,
     encoding: TextEncoding,
-    stats: Arc<WorkerStats>,
 }
 
-impl EmbeddingWorker {
-    /// A worker encoding with `model` at its default length.
+impl EncodeStage for EmbeddingStage {
+    const DURABLE: &'static str = DURABLE;
+    const STAGE: &'static str = STAGE;
+    type Item = CaptionedSample;
+
+    fn input_key(event: &SampleIngested) -> &str {
+        &event.caption_key
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "encoder {}, tokenizer {}, max_length {}",
+            self.encoding.encoder, self.encoding.tokenizer, self.encoding.max_length
+        )
+    }
+
+    async fn admit(&self, sample: Sample, replies: &Replies) -> Option<CaptionedSample> {
+        if sample.event.caption_key.is_empty() {
+            tracing::debug!(sample_id = %sample.event.sample_id, "sample has no caption; nothing to encode");
+            replies.ignore(sample).await;
+            return None;
+        }
+        match check_event(&self.ctx, &sample.event) {
+            Ok(caption_key) => Some(CaptionedSample {
+                sample,
+                caption_key,
+            }),
+            Err(reason) => {
+                replies.terminate(sample, &reason).await;
+                None
+            }
+        }
+    }
+
+    async fn encode(&self, items: Vec<CaptionedSample>, replies: &Replies) {
+        let read: Vec<(Sample, String)> =
+            join_all(items.into_iter().map(|item| read_caption(item, replies)))
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+        let groups = self.group(read, replies).await;
+        let todo: Vec<Group> = join_all(
+            groups
+                .into_iter()
+                .map(|group| self.uncached(group, replies)),
+        )
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+        if !todo.is_empty() {
+            self.encode_groups(todo, replies).await;
+        }
+    }
+}
+
+impl EmbeddingStage {
+    /// The stage encoding with `model` at its default length.
     pub fn new(ctx: ServiceContext, model: TextWorker) -> Self {
         Self {
             ctx,
             encoding: model.encoding(),
             model,
-            stats: Arc::default(),
         }
-    }
-
-    /// Its counters.
-    pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
     }
 
     /// The cache identity of what it writes.
@@ -150,111 +133,14 @@ impl EmbeddingWorker {
         &self.encoding
     }
 
-    /// Consumes `SampleIngested` until `shutdown` is cancelled. A batch
-    /// being processed is finished first: every fetched message is answered.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<()> {
-        let consumer = self
-            .ctx
-            .bus
-            .consumer(consumer_config(&self.ctx.config))
-            .await?;
-        let batch = self.ctx.config.encode.batch_size;
-        tracing::info!(durable = DURABLE, batch, encoder = %self.encoding.encoder, tokenizer = %self.encoding.tokenizer, max_length = self.encoding.max_length, "text-encoder worker started");
-        loop {
-            let fetched = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                fetched = consumer.fetch(batch, FETCH_WAIT) => fetched,
-            };
-            match fetched {
-                Ok(deliveries) if deliveries.is_empty() => {}
-                Ok(deliveries) => self.handle(deliveries).await,
-                Err(error) => {
-                    tracing::warn!(%error, "fetching from the bus failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(BUS_RETRY) => {}
-                    }
-                }
-            }
-        }
-        tracing::info!(durable = DURABLE, "text-encoder worker stopped");
-        Ok(())
-    }
-
-    /// Processes one fetched batch; answers every delivery.
-    async fn handle(&self, deliveries: Vec<Delivery>) {
-        let started = std::time::Instant::now();
-        let size = deliveries.len();
-        for delivery in &deliveries {
-            WorkerStats::add(&self.stats.delivered);
-            if delivery.delivered() > 1 {
-                WorkerStats::add(&self.stats.redelivered);
-            }
-        }
-        let items: Vec<Item> = join_all(deliveries.into_iter().map(|d| self.admit(d)))
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let read: Vec<(Item, String)> =
-            join_all(items.into_iter().map(|item| self.read_caption(item)))
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
-        let groups = self.group(read).await;
-        let todo: Vec<Group> = join_all(groups.into_iter().map(|group| self.uncached(group)))
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        if !todo.is_empty() {
-            self.encode_batch(todo).await;
-        }
-        tracing::debug!(
-            batch = size,
-            ms = started.elapsed().as_millis() as u64,
-            "batch done"
-        );
-    }
-
-    /// Decodes and checks a delivery; answers it when there is nothing to compute.
-    async fn admit(&self, delivery: Delivery) -> Option<Item> {
-        let event = match delivery.decode::<SampleIngested>() {
-            Ok(event) => event,
-            Err(error) => {
-                answer(delivery.term(&error.to_string()).await);
-                return None;
-            }
-        };
-        if event.caption_key.is_empty() {
-            tracing::debug!(sample_id = %event.sample_id, "sample has no caption; nothing to encode");
-            WorkerStats::add(&self.stats.uncaptioned);
-            answer(delivery.ack().await);
-            return None;
-        }
-        match check_event(&self.ctx, &event) {
-            Ok(caption_key) => Some(Item {
-                delivery,
-                event,
-                caption_key,
-            }),
-            Err(reason) => {
-                tracing::warn!(sample_id = %event.sample_id, %reason, "malformed sample_ingested event");
-                answer(delivery.term(&reason).await);
-                None
-            }
-        }
-    }
-
     /// Groups read captions by their embedding key (identical texts share one).
-    async fn group(&self, read: Vec<(Item, String)>) -> Vec<Group> {
+    async fn group(&self, read: Vec<(Sample, String)>, replies: &Replies) -> Vec<Group> {
         let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
-        for (item, caption) in read {
+        for (sample, caption) in read {
             let embedding_key = match self.encoding.embedding_key(&CaptionHash::of(&caption)) {
                 Ok(key) => key,
                 Err(error) => {
-                    self.retry(item.delivery, &error.to_string()).await;
+                    replies.retry(sample, &error.to_string()).await;
                     continue;
                 }
             };
@@ -263,71 +149,36 @@ impl EmbeddingWorker {
                 .or_insert_with(|| Group {
                     caption,
                     embedding_key,
-                    items: Vec::new(),
+                    samples: Vec::new(),
                 })
-                .items
-                .push(item);
+                .samples
+                .push(sample);
         }
         groups.into_values().collect()
     }
 
     /// The group, unless its embedding is already cached (then its messages
     /// are answered) or the store cannot tell (then they are retried).
-    async fn uncached(&self, group: Group) -> Option<Group> {
+    async fn uncached(&self, group: Group, replies: &Replies) -> Option<Group> {
         match self.ctx.store.exists(&group.embedding_key).await {
             Ok(false) => Some(group),
             Ok(true) => {
-                tracing::debug!(key = %group.embedding_key, samples = group.items.len(), "embedding already cached");
-                for item in group.items {
-                    if self.finish(item, &group.embedding_key).await {
-                        WorkerStats::add(&self.stats.skipped);
-                    }
+                tracing::debug!(key = %group.embedding_key, samples = group.samples.len(), "embedding already cached");
+                for sample in group.samples {
+                    let event = self.encoded(&sample, &group.embedding_key);
+                    replies.finish_cached(sample, &event).await;
                 }
                 None
             }
             Err(error) => {
-                for item in group.items {
-                    self.retry(item.delivery, &error.to_string()).await;
-                }
-                None
-            }
-        }
-    }
-
-    /// Reads the caption text (trimmed, as the seed does); rejects or retries on failure.
-    async fn read_caption(&self, item: Item) -> Option<(Item, String)> {
-        let bytes = match self
-            .ctx
-            .store
-            .get_bounded(&item.caption_key, MAX_CAPTION_BYTES)
-            .await
-        {
-            Ok(bytes) => bytes,
-            Err(ssdit_store::Error::NotFound { .. }) => {
-                self.reject(item, "caption is missing from the store".into())
-                    .await;
-                return None;
-            }
-            Err(error @ ssdit_store::Error::TooLarge { .. }) => {
-                self.reject(item, error.to_string()).await;
-                return None;
-            }
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
-                return None;
-            }
-        };
-        match String::from_utf8(bytes.to_vec()) {
-            Ok(text) => Some((item, text.trim().to_string())),
-            Err(_) => {
-                self.reject(item, "caption is not UTF-8 text".into()).await;
+                replies.retry_all(group.samples, &error.to_string()).await;
                 None
             }
         }
     }
 
     /// Encodes the batch's distinct captions in one forward pass and stores each embedding.
-    async fn encode_batch(&self, groups: Vec<Group>) {
+    async fn encode_groups(&self, groups: Vec<Group>, replies: &Replies) {
         let captions: Vec<String> = groups.iter().map(|g| g.caption.clone()).collect();
         let started = std::time::Instant::now();
         let count = groups.len();
@@ -340,46 +191,44 @@ impl EmbeddingWorker {
                     "encoded captions"
                 );
                 for (i, group) in groups.into_iter().enumerate() {
-                    self.store_embedding(group, &embeddings, i).await;
+                    self.store_embedding(group, &embeddings, i, replies).await;
                 }
             }
             Err(error) => {
                 tracing::error!(batch = count, %error, "encoding failed");
-                for item in groups.into_iter().flat_map(|g| g.items) {
-                    self.retry(item.delivery, &error.to_string()).await;
-                }
+                let samples = groups.into_iter().flat_map(|g| g.samples);
+                replies.retry_all(samples, &error.to_string()).await;
             }
         }
     }
 
     /// Writes row `i` (unless it is not finite), then publishes and acks for
     /// every sample of the group.
-    async fn store_embedding(&self, group: Group, embeddings: &Embeddings, i: usize) {
+    async fn store_embedding(
+        &self,
+        group: Group,
+        embeddings: &Embeddings,
+        i: usize,
+        replies: &Replies,
+    ) {
         let (values, _) = embeddings.row(i);
         if values.iter().any(|v| !v.is_finite()) {
-            for item in group.items {
-                self.reject(
-                    item,
-                    "the text encoder produced non-finite embeddings".into(),
-                )
-                .await;
+            for sample in group.samples {
+                let reason = "the text encoder produced non-finite embeddings";
+                replies.reject(sample, reason.into()).await;
             }
             return;
         }
-        let written = match self.embedding_file(&group, embeddings, i) {
-            Ok(file) => self.ctx.store.put_tensors(&group.embedding_key, file).await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = written {
-            for item in group.items {
-                self.retry(item.delivery, &error.to_string()).await;
-            }
-            return;
-        }
-        WorkerStats::add(&self.stats.written);
-        for item in group.items {
-            self.finish(item, &group.embedding_key).await;
-        }
+        let file = self.embedding_file(&group, embeddings, i);
+        let finished = group
+            .samples
+            .into_iter()
+            .map(|sample| {
+                let event = self.encoded(&sample, &group.embedding_key);
+                (sample, event)
+            })
+            .collect();
+        replies.store(&group.embedding_key, file, finished).await;
     }
 
     fn embedding_file(
@@ -408,67 +257,32 @@ impl EmbeddingWorker {
         Ok(file)
     }
 
-    /// Publishes `TextEncoded` (the sample's embedding is at `embedding_key`)
-    /// and acks; naks when the bus fails. Returns whether the message was acked.
-    async fn finish(&self, item: Item, embedding_key: &Key) -> bool {
-        let event = TextEncoded {
-            dataset: item.event.dataset.clone(),
-            sample_id: item.event.sample_id.clone(),
+    /// The `TextEncoded` event of a sample whose embedding is at `embedding_key`.
+    fn encoded(&self, sample: &Sample, embedding_key: &Key) -> TextEncoded {
+        TextEncoded {
+            dataset: sample.event.dataset.clone(),
+            sample_id: sample.event.sample_id.clone(),
             embedding_key: embedding_key.to_string(),
             encoder_fingerprint: self.encoding.encoder.clone(),
             tokenizer_fingerprint: self.encoding.tokenizer.clone(),
             max_length: self.encoding.max_length,
-        };
-        match self.ctx.bus.publish_event(&event).await {
-            Ok(()) => {
-                answer(item.delivery.ack().await);
-                true
-            }
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
-                false
-            }
         }
     }
+}
 
-    /// Records the sample as rejected by this stage, publishes it, acks.
-    async fn reject(&self, item: Item, reason: String) {
-        let event = &item.event;
-        tracing::warn!(dataset = %event.dataset, sample_id = %event.sample_id, file = %event.caption_key, %reason, "sample rejected");
-        let record = RejectRecord {
-            file: event.caption_key.clone(),
-            reason: reason.clone(),
-            stage: STAGE.into(),
-            sample_id: Some(event.sample_id.clone()),
-        };
-        let recorded = match Dataset::new(self.ctx.store.clone(), &event.dataset) {
-            Ok(dataset) => dataset.add_reject(&record).await.map_err(Error::from),
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = recorded {
-            self.retry(item.delivery, &error.to_string()).await;
-            return;
+/// Reads the caption text (trimmed, as the seed does); rejects or retries on failure.
+async fn read_caption(item: CaptionedSample, replies: &Replies) -> Option<(Sample, String)> {
+    let (sample, bytes) = replies
+        .read_input(item.sample, &item.caption_key, MAX_CAPTION_BYTES, "caption")
+        .await?;
+    match String::from_utf8(bytes.to_vec()) {
+        Ok(text) => Some((sample, text.trim().to_string())),
+        Err(_) => {
+            replies
+                .reject(sample, "caption is not UTF-8 text".into())
+                .await;
+            None
         }
-        let rejected = SampleRejected {
-            dataset: event.dataset.clone(),
-            file: event.caption_key.clone(),
-            reason,
-            stage: STAGE.into(),
-            sample_id: Some(event.sample_id.clone()),
-        };
-        if let Err(error) = self.ctx.bus.publish_event(&rejected).await {
-            self.retry(item.delivery, &error.to_string()).await;
-            return;
-        }
-        WorkerStats::add(&self.stats.rejected);
-        answer(item.delivery.ack().await);
-    }
-
-    /// Naks for a retry after the consumer's backoff.
-    async fn retry(&self, delivery: Delivery, reason: &str) {
-        tracing::warn!(delivered = delivery.delivered(), reason, "retrying later");
-        WorkerStats::add(&self.stats.retried);
-        answer(delivery.nak(reason).await);
     }
 }
 
@@ -478,11 +292,4 @@ fn check_event(ctx: &ServiceContext, event: &SampleIngested) -> Result<Key, Stri
     Dataset::new(ctx.store.clone(), &event.dataset).map_err(|e| e.to_string())?;
     ssdit_store::key::validate_id("sample id", &event.sample_id).map_err(|e| e.to_string())?;
     Key::parse(&event.caption_key).map_err(|e| e.to_string())
-}
-
-/// Logs a failed ack/nak/term: the message will be redelivered after the ack wait.
-fn answer(result: ssdit_bus::Result<()>) {
-    if let Err(error) = result {
-        tracing::warn!(%error, "answering the bus failed; the message will be redelivered");
-    }
 }

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use ssdit_proto::v1::EncodeTextRequest;
 use ssdit_proto::v1::text_encoder_service_client::TextEncoderServiceClient;
+use ssdit_testkit::memory_context;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -32,7 +33,7 @@ fn unpack(reply: &ssdit_proto::v1::EncodeTextReply) -> (Vec<f32>, Vec<usize>, Ve
 
 #[tokio::test]
 async fn encodes_prompts_to_embeddings_masks_and_fingerprints() {
-    let running = Running::start(context(config()).await).await;
+    let running = start(memory_context(config()).await).await;
     let mut text = client(&running.url).await;
     let info = running.service.model().info().clone();
 
@@ -90,7 +91,7 @@ async fn encodes_prompts_to_embeddings_masks_and_fingerprints() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_with_the_reason() {
-    let running = Running::start(context(config()).await).await;
+    let running = start(memory_context(config()).await).await;
     let mut text = client(&running.url).await;
     let long = "petal ".repeat(50);
     let enormous = "x".repeat(200_000);

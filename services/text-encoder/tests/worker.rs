@@ -14,13 +14,16 @@ use ssdit_dataset::{CaptionHash, Dataset, Encodings, TextEncoding};
 use ssdit_proto::Event;
 use ssdit_proto::v1::{DeadLetter, EncodeTextRequest, SampleRejected, TextEncoded};
 use ssdit_store::{Key, layout};
+use ssdit_testkit::{
+    assert_all_acked, assert_quiet, collect, memory_context, observer, publish, sample_id,
+};
 use ssdit_text_encoder::{DURABLE, EMBEDDING_TENSOR, MASK_TENSOR, TextGrpc};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn captions_become_embeddings_once_at_their_cache_keys() {
-    let ctx = context(config()).await;
+    let ctx = memory_context(config()).await;
     let captions = ["a red rose", "two white lilies in a vase", "iris"];
     let mut events = Vec::new();
     for (n, caption) in captions.iter().enumerate() {
@@ -28,14 +31,14 @@ async fn captions_become_embeddings_once_at_their_cache_keys() {
     }
     let uncaptioned = captioned_sample(&ctx.store, &sample_id(9), None).await;
     let encoded = observer::<TextEncoded>(ctx.bus.as_ref(), "test-encoded").await;
-    let running = Running::start(ctx.clone()).await;
+    let running = start(ctx.clone()).await;
     let mut all = events.clone();
     all.push(uncaptioned);
     publish(ctx.bus.as_ref(), &all).await;
 
     let mut got = collect::<TextEncoded>(&encoded, 3, WAIT).await;
     got.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
-    let encoding = running.service.worker().encoding().clone();
+    let encoding = running.service.worker().stage().encoding().clone();
     let grpc = TextGrpc::new(running.service.model().clone(), &ctx.config);
     let mut files = Vec::new();
     for ((event, sample), caption) in got.iter().zip(&events).zip(captions) {
@@ -76,12 +79,7 @@ async fn captions_become_embeddings_once_at_their_cache_keys() {
     }
     let stats = running.service.worker().stats();
     assert_eq!(
-        (
-            stats.written,
-            stats.uncaptioned,
-            stats.skipped,
-            stats.rejected
-        ),
+        (stats.written, stats.ignored, stats.skipped, stats.rejected),
         (3, 1, 0, 0)
     );
 
@@ -97,19 +95,17 @@ async fn captions_become_embeddings_once_at_their_cache_keys() {
     running.stop().await;
 
     // Every message was acked: nothing comes back after the ack wait.
-    tokio::time::sleep(ctx.config.bus.ack_wait * 2).await;
-    let leftover = ctx
-        .bus
-        .consumer(ssdit_text_encoder::consumer_config(&ctx.config))
-        .await
-        .unwrap();
-    assert_quiet(&leftover, Duration::from_millis(300)).await;
+    assert_all_acked(
+        &ctx,
+        ssdit_text_encoder::EmbeddingWorker::consumer_config(&ctx.config),
+    )
+    .await;
     assert_quiet(&encoded, Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
 async fn bad_captions_are_rejected_and_malformed_events_dead_lettered() {
-    let ctx = context(config()).await;
+    let ctx = memory_context(config()).await;
     let good = captioned_sample(&ctx.store, &sample_id(1), Some("a rose")).await;
     let not_utf8 = captioned_sample(&ctx.store, &sample_id(2), Some("placeholder")).await;
     ctx.store
@@ -136,7 +132,7 @@ async fn bad_captions_are_rejected_and_malformed_events_dead_lettered() {
         ))
         .await
         .unwrap();
-    let running = Running::start(ctx.clone()).await;
+    let running = start(ctx.clone()).await;
     publish(
         ctx.bus.as_ref(),
         &[not_utf8.clone(), missing.clone(), escaping, good.clone()],
@@ -199,7 +195,7 @@ async fn with_latents(
 
 #[tokio::test]
 async fn an_edited_caption_is_encoded_again_and_identical_captions_share_one() {
-    let ctx = context(config()).await;
+    let ctx = memory_context(config()).await;
     let ids: Vec<String> = (1..=3).map(sample_id).collect();
     let mut events = Vec::new();
     for (id, caption) in ids.iter().zip(["a red rose", "a red rose", "iris"]) {
@@ -207,10 +203,10 @@ async fn an_edited_caption_is_encoded_again_and_identical_captions_share_one() {
     }
     let encoded = observer::<TextEncoded>(ctx.bus.as_ref(), "test-encoded").await;
     publish(ctx.bus.as_ref(), &events).await;
-    let running = Running::start(ctx.clone()).await;
+    let running = start(ctx.clone()).await;
     let mut got = collect::<TextEncoded>(&encoded, 3, WAIT).await;
     got.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
-    let encoding = running.service.worker().encoding().clone();
+    let encoding = running.service.worker().stage().encoding().clone();
     let rose = encoding
         .embedding_key(&CaptionHash::of("a red rose"))
         .unwrap();

@@ -8,12 +8,22 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use ssdit_core::Config;
 use tokio::net::TcpListener;
 
 use crate::{Error, Result, Trainer};
 
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Binds the endpoint's port `train.metrics_port` on the gRPC host;
+/// `None` when the port is 0 (the endpoint is off).
+pub async fn bind(config: &Config) -> Result<Option<TcpListener>> {
+    match config.train.metrics_port {
+        0 => Ok(None),
+        port => Ok(Some(ssdit_server::listen(&config.server.host, port).await?)),
+    }
+}
 
 /// Serves `/metrics` of `trainer` on `listener` until `shutdown` completes.
 pub async fn serve(

@@ -25,17 +25,13 @@ use ssdit_proto::v1::vae_service_server::VaeServiceServer;
 use ssdit_server::ServiceContext;
 use ssdit_server::grpc::GrpcOptions;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub use codec::{CodecInfo, CodecWorker, ImageBatch, Latent};
 pub use error::{Error, Result};
 pub use grpc::VaeGrpc;
-pub use worker::{
-    DURABLE, LATENT_TENSOR, LatentWorker, STAGE, StatsSnapshot, WorkerStats, consumer_config,
-    posterior_seed,
-};
+pub use worker::{DURABLE, LATENT_TENSOR, LatentStage, LatentWorker, STAGE, posterior_seed};
 
 /// The gRPC service name this server reports healthy.
 pub const SERVICE_NAME: &str = <VaeServiceServer<VaeGrpc> as NamedService>::NAME;
@@ -52,7 +48,8 @@ impl VaeEncoder {
     /// Loads the configured codec on its compute thread.
     pub async fn load(ctx: ServiceContext) -> Result<Self> {
         let codec = CodecWorker::load(&ctx.config.models).await?;
-        let worker = LatentWorker::new(ctx.clone(), codec.clone());
+        let stage = LatentStage::new(ctx.clone(), codec.clone());
+        let worker = LatentWorker::new(ctx.clone(), stage);
         Ok(Self { ctx, codec, worker })
     }
 
@@ -80,34 +77,15 @@ impl VaeEncoder {
         grpc: GrpcOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
-        let token = CancellationToken::new();
-        let trigger = async {
-            tokio::select! {
-                _ = shutdown => tracing::info!("vae-encoder shutting down"),
-                _ = token.cancelled() => {}
-            }
-            token.cancel();
-        };
-        let server = async {
-            let served = ssdit_server::grpc::serve(
+        self.worker
+            .serve_alongside(
                 Routes::new(self.grpc()),
-                &[SERVICE_NAME],
-                ssdit_proto::FILE_DESCRIPTOR_SET,
+                SERVICE_NAME,
                 listener,
                 grpc,
-                token.clone().cancelled_owned(),
+                shutdown,
             )
-            .await;
-            token.cancel();
-            served.map_err(Error::from)
-        };
-        let worker = async {
-            let worked = self.worker.run(token.clone()).await;
-            token.cancel();
-            worked
-        };
-        let ((), served, worked) = tokio::join!(trigger, server, worker);
-        served.and(worked)
+            .await
     }
 }
 

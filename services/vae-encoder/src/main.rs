@@ -2,12 +2,10 @@
 //! worker) and serves `ssdit.v1.VaeService` over gRPC.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use ssdit_core::Config;
-use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
+use ssdit_server::{ServiceArgs, ServiceName, Startup, shutdown};
 
 /// Encodes every ingested sample's image to a FLUX.1-VAE latent in the
 /// object store, and serves VAE Encode/Decode over gRPC.
@@ -19,27 +17,20 @@ use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
 #[derive(Parser)]
 #[command(name = "vae-encoder", version)]
 struct Args {
-    /// The ssdit TOML configuration file; without it, the seed defaults
-    /// (local store ./ssdit-data, in-process bus, FLUX.1-VAE from the hub).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The gRPC port, instead of `server.ports.vae` (0 picks a free port).
-    #[arg(long)]
-    port: Option<u16>,
+    #[command(flatten)]
+    service: ServiceArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ssdit_core::openblas::use_best_kernel();
     let args = Args::parse();
-    telemetry::init(std::env::var("RUST_LOG").ok().as_deref(), "info");
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config = Config::load(args.config.as_deref(), &env).context("loading the configuration")?;
     let Startup {
         ctx,
         listener,
         grpc,
-    } = Startup::prepare(config, &env, ServiceName::VaeEncoder, args.port)
+    } = Startup::from_args(ServiceName::VaeEncoder, &args.service, &env, |_| {})
         .await
         .context("starting vae-encoder")?;
     ssdit_vae_encoder::run(ctx, listener, grpc, shutdown::signal())

@@ -1,5 +1,6 @@
-//! The bus worker: `SampleIngested` → the sample's latent in the cache →
-//! `LatentEncoded`, then ack.
+//! The vae-encoder's encoding stage: `SampleIngested` → the sample's latent
+//! in the cache → `LatentEncoded`, then ack (the consume loop and the
+//! answers are [`ssdit_server::encode`]'s).
 //!
 //! A fetched batch is grouped by bucket and each group is encoded in one
 //! forward pass. The latent is written at its deterministic key before the
@@ -10,25 +11,18 @@
 //! or bus failure naks the message for a later retry with backoff.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use futures::future::join_all;
 use image::RgbImage;
-use ssdit_bus::{BusExt, ConsumerConfig, Delivery};
-use ssdit_core::Config;
-use ssdit_dataset::{Bucket, Dataset, RejectRecord};
-use ssdit_proto::Event;
-use ssdit_proto::v1::{LatentEncoded, SampleIngested, SampleRejected};
+use ssdit_dataset::{Bucket, Dataset};
+use ssdit_proto::v1::{LatentEncoded, SampleIngested};
 use ssdit_server::ServiceContext;
+use ssdit_server::encode::{EncodeStage, EncodeWorker, Replies, Sample};
 use ssdit_store::{F32Tensor, Key, TensorFile, layout};
 use ssdit_vae::Sampling;
-use tokio_util::sync::CancellationToken;
 
 use crate::codec::{CodecWorker, ImageBatch, Latent};
 use crate::images::{decode_rgb, header, limits};
-use crate::{Error, Result};
 
 /// The durable consumer all vae-encoder replicas share.
 pub const DURABLE: &str = "vae-encoder";
@@ -37,65 +31,8 @@ pub const STAGE: &str = "vae";
 /// Name of the latent tensor in a cache file (the seed's cache key).
 pub const LATENT_TENSOR: &str = "latents";
 
-/// How long one fetch waits for the first message.
-const FETCH_WAIT: Duration = Duration::from_millis(250);
-/// Pause after the bus fails to deliver, before trying again.
-const BUS_RETRY: Duration = Duration::from_secs(1);
-
-/// What a worker has done since it started.
-#[derive(Debug, Default)]
-pub struct WorkerStats {
-    delivered: AtomicU64,
-    redelivered: AtomicU64,
-    written: AtomicU64,
-    skipped: AtomicU64,
-    rejected: AtomicU64,
-    retried: AtomicU64,
-}
-
-/// A copy of [`WorkerStats`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// Messages received (first deliveries and redeliveries).
-    pub delivered: u64,
-    /// Messages received that had been delivered before (to this worker or another).
-    pub redelivered: u64,
-    /// Latents computed and written.
-    pub written: u64,
-    /// Messages whose latent was already in the store.
-    pub skipped: u64,
-    /// Samples recorded as rejects.
-    pub rejected: u64,
-    /// Messages nak'd for a retry.
-    pub retried: u64,
-}
-
-impl WorkerStats {
-    /// The counters now.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            delivered: self.delivered.load(Ordering::Relaxed),
-            redelivered: self.redelivered.load(Ordering::Relaxed),
-            written: self.written.load(Ordering::Relaxed),
-            skipped: self.skipped.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-        }
-    }
-
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The consumer of `SampleIngested` every replica opens.
-pub fn consumer_config(config: &Config) -> ConsumerConfig {
-    ConsumerConfig {
-        ack_wait: config.bus.ack_wait,
-        max_deliver: u32::try_from(config.bus.max_deliver).unwrap_or(u32::MAX),
-        ..ConsumerConfig::new(DURABLE, SampleIngested::NAME)
-    }
-}
+/// The vae-encoder's bus worker: one per process, any number per deployment.
+pub type LatentWorker = EncodeWorker<LatentStage>;
 
 /// The seed of a sample's posterior draw: derived from its id, so that a
 /// redelivered message writes the identical latent.
@@ -108,91 +45,76 @@ pub fn posterior_seed(sample_id: &str) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// One sample of a fetched batch.
-struct Item {
-    delivery: Delivery,
-    event: SampleIngested,
+/// One sample of a fetched batch whose latent is not cached yet.
+pub struct BucketedSample {
+    sample: Sample,
     bucket: Bucket,
     image_key: Key,
     latent_key: Key,
 }
 
-/// An item whose image is decoded and ready to encode.
+/// A sample whose image is decoded and ready to encode.
 struct Ready {
-    item: Item,
+    item: BucketedSample,
     image: RgbImage,
 }
 
-/// The worker: one per process, any number per deployment.
+/// Bucket-sized images to latents with one codec.
 #[derive(Clone)]
-pub struct LatentWorker {
+pub struct LatentStage {
     ctx: ServiceContext,
     codec: CodecWorker,
-    stats: Arc<WorkerStats>,
 }
 
-impl LatentWorker {
-    /// A worker encoding with `codec`.
-    pub fn new(ctx: ServiceContext, codec: CodecWorker) -> Self {
-        Self {
-            ctx,
-            codec,
-            stats: Arc::default(),
-        }
+impl EncodeStage for LatentStage {
+    const DURABLE: &'static str = DURABLE;
+    const STAGE: &'static str = STAGE;
+    type Item = BucketedSample;
+
+    fn input_key(event: &SampleIngested) -> &str {
+        &event.image_key
     }
 
-    /// Its counters.
-    pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+    fn describe(&self) -> String {
+        format!("vae {}", self.codec.info().fingerprint)
     }
 
-    /// Consumes `SampleIngested` until `shutdown` is cancelled. A batch
-    /// being processed is finished first: every fetched message is answered.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<()> {
-        let consumer = self
-            .ctx
-            .bus
-            .consumer(consumer_config(&self.ctx.config))
-            .await?;
-        let batch = self.ctx.config.encode.batch_size;
-        tracing::info!(durable = DURABLE, batch, vae = %self.codec.info().fingerprint, "vae-encoder worker started");
-        loop {
-            let fetched = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                fetched = consumer.fetch(batch, FETCH_WAIT) => fetched,
-            };
-            match fetched {
-                Ok(deliveries) if deliveries.is_empty() => {}
-                Ok(deliveries) => self.handle(deliveries).await,
-                Err(error) => {
-                    tracing::warn!(%error, "fetching from the bus failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(BUS_RETRY) => {}
-                    }
-                }
+    async fn admit(&self, sample: Sample, replies: &Replies) -> Option<BucketedSample> {
+        let bucket = Bucket {
+            width: sample.event.bucket_width,
+            height: sample.event.bucket_height,
+        };
+        let (image_key, latent_key) = match self.check_event(&sample.event, bucket) {
+            Ok(keys) => keys,
+            Err(reason) => {
+                replies.terminate(sample, &reason).await;
+                return None;
+            }
+        };
+        let exists = self.ctx.store.exists(&latent_key).await;
+        let item = BucketedSample {
+            sample,
+            bucket,
+            image_key,
+            latent_key,
+        };
+        match exists {
+            Ok(false) => Some(item),
+            Ok(true) => {
+                tracing::debug!(sample_id = %item.sample.event.sample_id, key = %item.latent_key, "latent already cached");
+                let event = self.encoded(&item);
+                replies.finish_cached(item.sample, &event).await;
+                None
+            }
+            Err(error) => {
+                replies.retry(item.sample, &error.to_string()).await;
+                None
             }
         }
-        tracing::info!(durable = DURABLE, "vae-encoder worker stopped");
-        Ok(())
     }
 
-    /// Processes one fetched batch; answers every delivery.
-    async fn handle(&self, deliveries: Vec<Delivery>) {
-        let started = std::time::Instant::now();
-        let size = deliveries.len();
-        for delivery in &deliveries {
-            WorkerStats::add(&self.stats.delivered);
-            if delivery.delivered() > 1 {
-                WorkerStats::add(&self.stats.redelivered);
-            }
-        }
-        let items: Vec<Item> = join_all(deliveries.into_iter().map(|d| self.admit(d)))
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let ready = join_all(items.into_iter().map(|item| self.read_image(item)))
+    async fn encode(&self, items: Vec<BucketedSample>, replies: &Replies) {
+        let ready = join_all(items.into_iter().map(|item| self.read_image(item, replies)))
             .await
             .into_iter()
             .flatten();
@@ -201,63 +123,15 @@ impl LatentWorker {
             groups.entry(ready.item.bucket).or_default().push(ready);
         }
         for (bucket, group) in groups {
-            self.encode_group(bucket, group).await;
+            self.encode_group(bucket, group, replies).await;
         }
-        tracing::debug!(
-            batch = size,
-            ms = started.elapsed().as_millis() as u64,
-            "batch done"
-        );
     }
+}
 
-    /// Decodes and checks a delivery; answers it when there is nothing to compute.
-    async fn admit(&self, delivery: Delivery) -> Option<Item> {
-        let event = match delivery.decode::<SampleIngested>() {
-            Ok(event) => event,
-            Err(error) => {
-                answer(delivery.term(&error.to_string()).await);
-                return None;
-            }
-        };
-        let bucket = Bucket {
-            width: event.bucket_width,
-            height: event.bucket_height,
-        };
-        let (image_key, latent_key) = match self.check_event(&event, bucket) {
-            Ok(keys) => keys,
-            Err(reason) => {
-                tracing::warn!(sample_id = %event.sample_id, %reason, "malformed sample_ingested event");
-                answer(delivery.term(&reason).await);
-                return None;
-            }
-        };
-        match self.ctx.store.exists(&latent_key).await {
-            Ok(false) => Some(Item {
-                delivery,
-                event,
-                bucket,
-                image_key,
-                latent_key,
-            }),
-            Ok(true) => {
-                tracing::debug!(sample_id = %event.sample_id, key = %latent_key, "latent already cached");
-                let item = Item {
-                    delivery,
-                    event,
-                    bucket,
-                    image_key,
-                    latent_key,
-                };
-                if self.finish(item).await {
-                    WorkerStats::add(&self.stats.skipped);
-                }
-                None
-            }
-            Err(error) => {
-                self.retry(delivery, &error.to_string()).await;
-                None
-            }
-        }
+impl LatentStage {
+    /// The stage encoding with `codec`.
+    pub fn new(ctx: ServiceContext, codec: CodecWorker) -> Self {
+        Self { ctx, codec }
     }
 
     /// The image and latent keys of an event, or why the event cannot be
@@ -286,24 +160,12 @@ impl LatentWorker {
     }
 
     /// Reads and decodes the bucket-sized image; rejects or retries on failure.
-    async fn read_image(&self, item: Item) -> Option<Ready> {
+    async fn read_image(&self, item: BucketedSample, replies: &Replies) -> Option<Ready> {
         let max_bytes = self.ctx.config.ingest.max_bytes;
-        let bytes = match self.ctx.store.get_bounded(&item.image_key, max_bytes).await {
-            Ok(bytes) => bytes,
-            Err(ssdit_store::Error::NotFound { .. }) => {
-                self.reject(item, "image is missing from the store".into())
-                    .await;
-                return None;
-            }
-            Err(error @ ssdit_store::Error::TooLarge { .. }) => {
-                self.reject(item, error.to_string()).await;
-                return None;
-            }
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
-                return None;
-            }
-        };
+        let (sample, bytes) = replies
+            .read_input(item.sample, &item.image_key, max_bytes, "image")
+            .await?;
+        let item = BucketedSample { sample, ..item };
         let bucket = item.bucket;
         let limits = limits(
             max_bytes,
@@ -325,33 +187,33 @@ impl LatentWorker {
         let image = match decoded {
             Ok(image) => image,
             Err(error) => {
-                self.retry(item.delivery, &format!("image decoding task: {error}"))
-                    .await;
+                let reason = format!("image decoding task: {error}");
+                replies.retry(item.sample, &reason).await;
                 return None;
             }
         };
         match image {
             Ok(image) => Some(Ready { item, image }),
             Err(reason) => {
-                self.reject(item, reason).await;
+                replies.reject(item.sample, reason).await;
                 None
             }
         }
     }
 
     /// Encodes one bucket's images in one forward pass and stores each latent.
-    async fn encode_group(&self, bucket: Bucket, group: Vec<Ready>) {
+    async fn encode_group(&self, bucket: Bucket, group: Vec<Ready>, replies: &Replies) {
         let sampling = if self.ctx.config.encode.sample_latents {
             Sampling::Seeds(
                 group
                     .iter()
-                    .map(|r| posterior_seed(&r.item.event.sample_id))
+                    .map(|r| posterior_seed(&r.item.sample.event.sample_id))
                     .collect(),
             )
         } else {
             Sampling::Mean
         };
-        let (items, images): (Vec<Item>, Vec<RgbImage>) =
+        let (items, images): (Vec<BucketedSample>, Vec<RgbImage>) =
             group.into_iter().map(|r| (r.item, r.image)).unzip();
         let started = std::time::Instant::now();
         let count = items.len();
@@ -359,41 +221,36 @@ impl LatentWorker {
             Ok(latents) => {
                 tracing::info!(%bucket, batch = count, ms = started.elapsed().as_millis() as u64, "encoded latents");
                 for (item, latent) in items.into_iter().zip(latents) {
-                    self.store_latent(item, latent).await;
+                    self.store_latent(item, latent, replies).await;
                 }
             }
             Err(error) => {
                 tracing::error!(%bucket, batch = count, %error, "encoding failed");
-                for item in items {
-                    self.retry(item.delivery, &error.to_string()).await;
-                }
+                let samples = items.into_iter().map(|item| item.sample);
+                replies.retry_all(samples, &error.to_string()).await;
             }
         }
     }
 
     /// Writes one latent (unless it is not finite), publishes, acks.
-    async fn store_latent(&self, item: Item, latent: Latent) {
+    async fn store_latent(&self, item: BucketedSample, latent: Latent, replies: &Replies) {
         if !latent.is_finite() {
-            self.reject(item, "the VAE produced non-finite latents".into())
-                .await;
+            let reason = "the VAE produced non-finite latents";
+            replies.reject(item.sample, reason.into()).await;
             return;
         }
-        let file = match self.latent_file(&item, latent) {
-            Ok(file) => file,
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
-                return;
-            }
-        };
-        if let Err(error) = self.ctx.store.put_tensors(&item.latent_key, file).await {
-            self.retry(item.delivery, &error.to_string()).await;
-            return;
-        }
-        WorkerStats::add(&self.stats.written);
-        self.finish(item).await;
+        let file = self.latent_file(&item, latent);
+        let event = self.encoded(&item);
+        replies
+            .store(&item.latent_key, file, vec![(item.sample, event)])
+            .await;
     }
 
-    fn latent_file(&self, item: &Item, latent: Latent) -> Result<TensorFile> {
+    fn latent_file(
+        &self,
+        item: &BucketedSample,
+        latent: Latent,
+    ) -> ssdit_store::Result<TensorFile> {
         let posterior = if self.ctx.config.encode.sample_latents {
             "sample"
         } else {
@@ -406,87 +263,34 @@ impl LatentWorker {
         )
         .set_metadata("vae_fingerprint", self.codec.info().fingerprint.clone())
         .set_metadata("bucket", item.bucket.to_string())
-        .set_metadata("sample_id", item.event.sample_id.clone())
+        .set_metadata("sample_id", item.sample.event.sample_id.clone())
         .set_metadata("posterior", posterior);
         Ok(file)
     }
 
-    /// Publishes `LatentEncoded` and acks; naks when the bus fails. Returns
-    /// whether the message was acked.
-    async fn finish(&self, item: Item) -> bool {
-        let event = LatentEncoded {
-            dataset: item.event.dataset.clone(),
-            sample_id: item.event.sample_id.clone(),
+    /// The `LatentEncoded` event of a sample whose latent is at its key.
+    fn encoded(&self, item: &BucketedSample) -> LatentEncoded {
+        LatentEncoded {
+            dataset: item.sample.event.dataset.clone(),
+            sample_id: item.sample.event.sample_id.clone(),
             latent_key: item.latent_key.to_string(),
             vae_fingerprint: self.codec.info().fingerprint.clone(),
             bucket_width: item.bucket.width,
             bucket_height: item.bucket.height,
-        };
-        match self.ctx.bus.publish_event(&event).await {
-            Ok(()) => {
-                answer(item.delivery.ack().await);
-                true
-            }
-            Err(error) => {
-                self.retry(item.delivery, &error.to_string()).await;
-                false
-            }
         }
-    }
-
-    /// Records the sample as rejected by this stage, publishes it, acks.
-    async fn reject(&self, item: Item, reason: String) {
-        let event = &item.event;
-        tracing::warn!(dataset = %event.dataset, sample_id = %event.sample_id, file = %event.image_key, %reason, "sample rejected");
-        let record = RejectRecord {
-            file: event.image_key.clone(),
-            reason: reason.clone(),
-            stage: STAGE.into(),
-            sample_id: Some(event.sample_id.clone()),
-        };
-        let recorded = match Dataset::new(self.ctx.store.clone(), &event.dataset) {
-            Ok(dataset) => dataset.add_reject(&record).await.map_err(Error::from),
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = recorded {
-            self.retry(item.delivery, &error.to_string()).await;
-            return;
-        }
-        let rejected = SampleRejected {
-            dataset: event.dataset.clone(),
-            file: event.image_key.clone(),
-            reason,
-            stage: STAGE.into(),
-            sample_id: Some(event.sample_id.clone()),
-        };
-        if let Err(error) = self.ctx.bus.publish_event(&rejected).await {
-            self.retry(item.delivery, &error.to_string()).await;
-            return;
-        }
-        WorkerStats::add(&self.stats.rejected);
-        answer(item.delivery.ack().await);
-    }
-
-    /// Naks for a retry after the consumer's backoff.
-    async fn retry(&self, delivery: Delivery, reason: &str) {
-        tracing::warn!(delivered = delivery.delivered(), reason, "retrying later");
-        WorkerStats::add(&self.stats.retried);
-        answer(delivery.nak(reason).await);
-    }
-}
-
-/// Logs a failed ack/nak/term: the message will be redelivered after the ack wait.
-fn answer(result: ssdit_bus::Result<()>) {
-    if let Err(error) = result {
-        tracing::warn!(%error, "answering the bus failed; the message will be redelivered");
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use ssdit_bus::{InProcessBus, StreamConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ssdit_bus::{BusExt, InProcessBus, StreamConfig};
+    use ssdit_core::Config;
     use ssdit_store::Store;
+
+    use super::*;
 
     #[test]
     fn posterior_seeds_are_stable_and_distinct() {
@@ -504,7 +308,7 @@ mod tests {
             bus: Arc::new(InProcessBus::new(StreamConfig::default()).unwrap()),
         };
         let codec = CodecWorker::load(&ctx.config.models).await.unwrap();
-        let worker = LatentWorker::new(ctx.clone(), codec);
+        let worker = LatentWorker::new(ctx.clone(), LatentStage::new(ctx.clone(), codec));
         let event = SampleIngested {
             dataset: "flowers".into(),
             sample_id: "abc".into(),
@@ -520,7 +324,7 @@ mod tests {
         ctx.bus.publish_event(&event).await.unwrap();
         let consumer = ctx
             .bus
-            .consumer(consumer_config(&ctx.config))
+            .consumer(LatentWorker::consumer_config(&ctx.config))
             .await
             .unwrap();
         let delivery = consumer
@@ -529,10 +333,9 @@ mod tests {
             .unwrap()
             .pop()
             .unwrap();
-        let (image_key, latent_key) = worker.check_event(&event, bucket).unwrap();
-        let item = Item {
-            delivery,
-            event,
+        let (image_key, latent_key) = worker.stage().check_event(&event, bucket).unwrap();
+        let item = BucketedSample {
+            sample: Sample { delivery, event },
             bucket,
             image_key,
             latent_key: latent_key.clone(),
@@ -541,7 +344,10 @@ mod tests {
             values: vec![f32::NAN; 16],
             shape: [16, 1, 1],
         };
-        worker.store_latent(item, latent).await;
+        worker
+            .stage()
+            .store_latent(item, latent, worker.replies())
+            .await;
         assert!(!ctx.store.exists(&latent_key).await.unwrap());
         let rejects = Dataset::new(ctx.store.clone(), "flowers")
             .unwrap()

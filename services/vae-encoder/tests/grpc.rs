@@ -7,6 +7,7 @@ use ssdit_proto::v1::vae_image::Source;
 use ssdit_proto::v1::vae_service_client::VaeServiceClient;
 use ssdit_proto::v1::{Dtype, Tensor, VaeDecodeRequest, VaeEncodeRequest, VaeImage};
 use ssdit_render::encode_png;
+use ssdit_testkit::memory_context;
 use ssdit_vae::PREVIEW_FINGERPRINT;
 use ssdit_vae_encoder::images::{header, limits};
 use tonic::Code;
@@ -43,8 +44,8 @@ fn encode(images: Vec<VaeImage>) -> VaeEncodeRequest {
 
 #[tokio::test]
 async fn encodes_images_and_decodes_latents_to_pngs() {
-    let ctx = context(config()).await;
-    let running = Running::start(ctx).await;
+    let ctx = memory_context(config()).await;
+    let running = start(ctx).await;
     let mut vae = client(&running.url).await;
 
     let reply = vae
@@ -127,7 +128,7 @@ fn assert_status(status: &tonic::Status, code: Code, needle: &str) {
 async fn encode_rejects_bad_requests_with_the_reason() {
     let mut config = config();
     config.encode.max_request_pixels = 128 * 128;
-    let running = Running::start(context(config).await).await;
+    let running = start(memory_context(config).await).await;
     let mut vae = client(&running.url).await;
 
     let cases: Vec<(VaeEncodeRequest, Code, &str)> = vec![
@@ -213,7 +214,7 @@ async fn encode_rejects_bad_requests_with_the_reason() {
 async fn decode_rejects_bad_latents_with_the_reason() {
     let mut config = config();
     config.encode.max_request_pixels = 128 * 128;
-    let running = Running::start(context(config).await).await;
+    let running = start(memory_context(config).await).await;
     let mut vae = client(&running.url).await;
     let latent = |shape: &[usize], value: f32| {
         Tensor::from_f32(&vec![value; shape.iter().product()], shape).unwrap()

@@ -11,6 +11,7 @@ use ssdit_proto::v1::LatentEncoded;
 use ssdit_server::ServiceContext;
 use ssdit_store::layout;
 use ssdit_testkit::NatsServer;
+use ssdit_testkit::{assert_quiet, collect, observer, publish, sample_id};
 use ssdit_vae::PREVIEW_FINGERPRINT;
 
 const SAMPLES: u32 = 12;
@@ -47,8 +48,8 @@ async fn two_workers_share_one_durable_consumer() {
         );
     }
     let encoded = observer::<LatentEncoded>(first.bus.as_ref(), "test-encoded").await;
-    let a = Running::start(first.clone()).await;
-    let b = Running::start(second).await;
+    let a = start(first.clone()).await;
+    let b = start(second).await;
     publish(first.bus.as_ref(), &events).await;
 
     let got = collect::<LatentEncoded>(&encoded, SAMPLES as usize, Duration::from_secs(60)).await;

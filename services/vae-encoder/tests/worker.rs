@@ -10,6 +10,9 @@ use ssdit_dataset::{Bucket, Dataset};
 use ssdit_proto::Event;
 use ssdit_proto::v1::{DeadLetter, LatentEncoded, SampleIngested, SampleRejected};
 use ssdit_store::layout;
+use ssdit_testkit::{
+    assert_all_acked, assert_quiet, collect, memory_context, observer, publish, sample_id,
+};
 use ssdit_vae::PREVIEW_FINGERPRINT;
 use ssdit_vae_encoder::{DURABLE, LATENT_TENSOR};
 
@@ -17,14 +20,14 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn samples_become_latents_once_and_redelivery_recomputes_nothing() {
-    let ctx = context(config()).await;
+    let ctx = memory_context(config()).await;
     let events = vec![
         png_sample(&ctx.store, &sample_id(1), 64, 64, 1).await,
         png_sample(&ctx.store, &sample_id(2), 64, 32, 2).await,
         png_sample(&ctx.store, &sample_id(3), 64, 64, 3).await,
     ];
     let encoded = observer::<LatentEncoded>(ctx.bus.as_ref(), "test-encoded").await;
-    let running = Running::start(ctx.clone()).await;
+    let running = start(ctx.clone()).await;
     publish(ctx.bus.as_ref(), &events).await;
 
     let mut got = collect::<LatentEncoded>(&encoded, 3, WAIT).await;
@@ -88,19 +91,17 @@ async fn samples_become_latents_once_and_redelivery_recomputes_nothing() {
     running.stop().await;
 
     // Every message was acked: nothing comes back after the ack wait.
-    tokio::time::sleep(ctx.config.bus.ack_wait * 2).await;
-    let leftover = ctx
-        .bus
-        .consumer(ssdit_vae_encoder::consumer_config(&ctx.config))
-        .await
-        .unwrap();
-    assert_quiet(&leftover, Duration::from_millis(300)).await;
+    assert_all_acked(
+        &ctx,
+        ssdit_vae_encoder::LatentWorker::consumer_config(&ctx.config),
+    )
+    .await;
     assert_quiet(&encoded, Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
 async fn bad_images_are_rejected_acked_and_the_rest_goes_on() {
-    let ctx = context(config()).await;
+    let ctx = memory_context(config()).await;
     let good = png_sample(&ctx.store, &sample_id(10), 64, 64, 4).await;
     let corrupt = store_sample(
         &ctx.store,
@@ -122,7 +123,7 @@ async fn bad_images_are_rejected_acked_and_the_rest_goes_on() {
 
     let encoded = observer::<LatentEncoded>(ctx.bus.as_ref(), "test-encoded").await;
     let rejected = observer::<SampleRejected>(ctx.bus.as_ref(), "test-rejected").await;
-    let running = Running::start(ctx.clone()).await;
+    let running = start(ctx.clone()).await;
     publish(
         ctx.bus.as_ref(),
         &[
@@ -165,18 +166,16 @@ async fn bad_images_are_rejected_acked_and_the_rest_goes_on() {
     assert_eq!((stats.written, stats.rejected, stats.retried), (1, 3, 0));
     running.stop().await;
 
-    tokio::time::sleep(ctx.config.bus.ack_wait * 2).await;
-    let leftover = ctx
-        .bus
-        .consumer(ssdit_vae_encoder::consumer_config(&ctx.config))
-        .await
-        .unwrap();
-    assert_quiet(&leftover, Duration::from_millis(300)).await;
+    assert_all_acked(
+        &ctx,
+        ssdit_vae_encoder::LatentWorker::consumer_config(&ctx.config),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn malformed_events_are_dead_lettered() {
-    let ctx = context(config()).await;
+    let ctx = memory_context(config()).await;
     let letters = ctx
         .bus
         .consumer(ConsumerConfig::new(
@@ -185,7 +184,7 @@ async fn malformed_events_are_dead_lettered() {
         ))
         .await
         .unwrap();
-    let running = Running::start(ctx.clone()).await;
+    let running = start(ctx.clone()).await;
     ctx.bus
         .publish(
             SampleIngested::NAME,
@@ -214,10 +213,10 @@ async fn posterior_samples_are_seeded_by_sample_id() {
     config.models.vae = "tiny".into();
     config.encode.sample_latents = true;
     let latent_of = |config: ssdit_core::Config, seed: u8| async move {
-        let ctx = context(config).await;
+        let ctx = memory_context(config).await;
         let event = png_sample(&ctx.store, &sample_id(30), 64, 64, seed).await;
         let encoded = observer::<LatentEncoded>(ctx.bus.as_ref(), "test-encoded").await;
-        let running = Running::start(ctx.clone()).await;
+        let running = start(ctx.clone()).await;
         publish(ctx.bus.as_ref(), &[event]).await;
         let done = collect::<LatentEncoded>(&encoded, 1, WAIT).await;
         let key = ssdit_store::Key::parse(&done[0].latent_key).unwrap();

@@ -1,10 +1,9 @@
-//! Shared test support: a private nats-server per test, and the behaviour suite that both
-//! bus implementations must pass.
+//! Shared test support: the behaviour suite that both bus implementations
+//! must pass (the private nats-server per test is `ssdit-testkit`'s).
 
 #![allow(dead_code)]
 
 pub mod behaviour;
-pub mod nats_server;
 
 use std::sync::Arc;
 

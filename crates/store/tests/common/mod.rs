@@ -2,8 +2,6 @@
 
 #![allow(dead_code)]
 
-pub mod moto;
-
 use bytes::Bytes;
 use ssdit_store::{Error, F32Tensor, Key, Store, TensorFile, layout};
 

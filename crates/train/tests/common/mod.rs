@@ -5,6 +5,7 @@
 
 use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use ssdit_core::config::TrainConfig;
 use ssdit_dataset::{Dataset, Encodings};
 use ssdit_model::SingleStreamDiTConfig;
@@ -48,19 +49,28 @@ impl Fixture {
         }
     }
 
-    /// The dataset's ready samples, in RAM.
-    pub fn training_set(&self) -> TrainingSet {
+    /// The dataset's ready samples, in RAM or streamed from the store.
+    pub fn training_set(&self, in_ram: bool) -> TrainingSet {
         let dataset = Dataset::new(self.store.clone(), &self.spec.name).unwrap();
         let manifest = self
             .runtime
             .block_on(dataset.training_manifest(&self.encodings))
             .unwrap();
-        TrainingSet::load(&self.store, self.runtime.handle(), &manifest, true).unwrap()
+        TrainingSet::load(&self.store, self.runtime.handle(), &manifest, in_ram).unwrap()
     }
 
     /// A trainer of the tiny DiT with `config`, fresh or resuming `resume`.
     pub fn trainer(&self, config: &TrainConfig, resume: Option<&CheckpointFiles>) -> Trainer<AB> {
-        let data = self.training_set();
+        self.trainer_on(config, resume, self.training_set(true))
+    }
+
+    /// A trainer of the tiny DiT over `data` on the autodiff backend `B`.
+    pub fn trainer_on<B: AutodiffBackend>(
+        &self,
+        config: &TrainConfig,
+        resume: Option<&CheckpointFiles>,
+        data: TrainingSet,
+    ) -> Trainer<B> {
         let dit = tiny_dit(&data, config.dropout);
         Trainer::new(TrainerParts {
             run_id: RUN,

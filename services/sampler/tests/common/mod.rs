@@ -1,13 +1,12 @@
 //! Shared set-up of the sampler tests: the tiny models on a memory store and
-//! an in-process bus, a served instance, a client, and stored checkpoints.
+//! an in-process bus (`ssdit-testkit`'s), a served instance, a client, and
+//! stored checkpoints.
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ssdit_bus::{InProcessBus, StreamConfig};
 use ssdit_core::Config;
 use ssdit_core::config::ModelsConfig;
 use ssdit_model::SingleStreamDiTConfig;
@@ -18,9 +17,7 @@ use ssdit_sampler::{EngineInfo, SamplingService, random_model};
 use ssdit_server::ServiceContext;
 use ssdit_server::grpc::GrpcOptions;
 use ssdit_store::{Store, layout};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use ssdit_testkit::Served;
 use tonic::transport::Channel;
 
 /// The test configuration: tiny models, 16 caption tokens, small images and
@@ -44,66 +41,25 @@ pub fn config() -> Config {
     config
 }
 
-/// A context on a fresh memory store and in-process bus.
-pub async fn context(config: Config) -> ServiceContext {
-    ServiceContext {
-        config: Arc::new(config),
-        store: Store::open("memory://").await.unwrap(),
-        bus: Arc::new(InProcessBus::new(StreamConfig::default()).unwrap()),
-    }
-}
-
 /// A served sampler (gRPC on 127.0.0.1:0).
-pub struct Running {
-    pub url: String,
-    pub service: SamplingService,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<ssdit_sampler::Result<()>>,
+pub type Running = Served<SamplingService, ssdit_sampler::Error>;
+
+/// Loads and serves the sampler on `ctx`.
+pub async fn start(ctx: ServiceContext) -> Running {
+    let service = SamplingService::load(ctx, Some("test".into()))
+        .await
+        .unwrap();
+    Served::start(service, |service, listener, stop| async move {
+        service.serve(listener, GrpcOptions::default(), stop).await
+    })
+    .await
 }
 
-impl Running {
-    /// Loads and serves the sampler on `ctx`.
-    pub async fn start(ctx: ServiceContext) -> Self {
-        let service = SamplingService::load(ctx, Some("test".into()))
-            .await
-            .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serving = service.clone();
-        let task = tokio::spawn(async move {
-            serving
-                .serve(listener, GrpcOptions::default(), async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Self {
-            url,
-            service,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    /// A client of the server.
-    pub async fn client(&self) -> SamplerServiceClient<Channel> {
-        SamplerServiceClient::connect(self.url.clone())
-            .await
-            .unwrap()
-    }
-
-    /// Shuts down and waits for the server to finish.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("shutdown within 30 s")
-            .unwrap()
-            .unwrap();
-    }
+/// A client of `running`'s server.
+pub async fn connect(running: &Running) -> SamplerServiceClient<Channel> {
+    SamplerServiceClient::connect(running.url.clone())
+        .await
+        .unwrap()
 }
 
 /// A request for `prompt` with everything else the server's default.

@@ -77,19 +77,10 @@ impl Error {
     }
 }
 
-/// The errors of the libraries the job drives, boxed: they are large, and
-/// the job's `Result`s stay small.
-macro_rules! boxed_from {
-    ($($variant:ident($source:ty)),* $(,)?) => {$(
-        impl From<$source> for Error {
-            fn from(error: $source) -> Self {
-                Error::$variant(Box::new(error))
-            }
-        }
-    )*};
-}
-
-boxed_from!(
+// The errors of the libraries the job drives, boxed: they are large, and
+// the job's `Result`s stay small.
+ssdit_core::boxed_from!(
+    Error:
     Deployment(ssdit_server::Error),
     Ingest(ssdit_ingest::Error),
     Dataset(ssdit_dataset::Error),
