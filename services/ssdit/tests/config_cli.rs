@@ -1,23 +1,13 @@
 //! `ssdit config` prints the effective configuration, which loads back to
 //! the same values; bad files fail naming the key.
 
-use std::process::Command;
+mod cli;
 
 use ssdit_core::Config;
 
-fn ssdit() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssdit"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SSDIT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
 #[test]
 fn the_printed_configuration_round_trips_with_overrides_applied() {
-    let output = ssdit()
+    let output = cli::command()
         .args(["config"])
         .env("SSDIT_STORE_URL", "/srv/ssdit")
         .output()
@@ -34,7 +24,7 @@ fn a_bad_value_fails_naming_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ssdit.toml");
     std::fs::write(&file, "[train]\nbatch_size = 0\n").unwrap();
-    let output = ssdit()
+    let output = cli::command()
         .args(["config", "--config", file.to_str().unwrap()])
         .output()
         .unwrap();
@@ -48,7 +38,7 @@ fn an_unknown_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ssdit.toml");
     std::fs::write(&file, "[train]\nbatch_sise = 4\n").unwrap();
-    let output = ssdit()
+    let output = cli::command()
         .args(["config", "--config", file.to_str().unwrap()])
         .output()
         .unwrap();

@@ -8,12 +8,14 @@
 //! the edit encodes it itself. Bad arguments fail with a clear message and a
 //! non-zero exit.
 
+mod cli;
 mod embedded;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use cli::ssdit;
 use ssdit_dataset::{CaptionHash, Dataset, DatasetStatus, Encodings, cached_embeddings};
 use ssdit_store::Store;
 use ssdit_testkit::{NatsServer, ServiceProcess};
@@ -33,22 +35,6 @@ fn config_file(dir: &Path, body: &str) -> PathBuf {
 /// The `[store]` section of a store in `store`.
 fn store_section(store: &Path) -> String {
     format!("[store]\nurl = {:?}\n", store.display().to_string())
-}
-
-/// Runs `ssdit ARGS --config CONFIG`, without SSDIT_* overrides from the environment.
-fn ssdit(config: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssdit"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SSDIT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
 }
 
 /// The arguments of `captions edit` on [`DATASET`] replacing `find` with

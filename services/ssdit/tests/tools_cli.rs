@@ -3,8 +3,12 @@
 //! PyTorch-made fixtures), the dataset's status, statistics, preview and
 //! export, and a VAE reconstruction with the fixture VAE.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use cli::ssdit;
 
 /// `ssdit-import`'s fixtures (made with PyTorch in the seed's layout).
 fn import_data() -> PathBuf {
@@ -20,22 +24,6 @@ fn config(dir: &Path, store: &Path) -> PathBuf {
     )
     .unwrap();
     file
-}
-
-/// Runs `ssdit ARGS --config CONFIG`, without SSDIT_* overrides from the environment.
-fn ssdit(config: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssdit"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SSDIT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
 }
 
 fn stdout(output: &Output) -> String {
