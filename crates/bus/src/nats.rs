@@ -12,13 +12,15 @@
 //! configuration changed is updated. The client reconnects forever with exponential
 //! backoff and jitter, logging each disconnect and reconnect.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::pull::Config as PullConfig;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
-use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::context::{
+    ConsumerInfoErrorKind, CreateStreamErrorKind, GetStreamErrorKind,
+};
 use async_nats::jetstream::message::{AckKind, Acker as NatsAcker};
 use async_nats::jetstream::stream::{
     Config as NatsStreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
@@ -41,6 +43,8 @@ const MIN_EXPIRES: Duration = Duration::from_millis(10);
 /// How long past its expiry a pull request may stay open before it is
 /// abandoned (see `NatsConsumer::collect`).
 const PULL_GRACE: Duration = Duration::from_secs(5);
+/// How long the check after a failed fetch (`NatsConsumer::restore`) may take.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How to reach NATS and which stream to use.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +183,45 @@ impl NatsBus {
         tracing::info!(stream = %name, "stream configuration updated");
         Ok(())
     }
+
+    async fn create_consumer(&self, pull: &PullConfig) -> Result<PullConsumer> {
+        let durable = pull.durable_name.clone().unwrap_or_default();
+        self.js
+            .create_consumer_on_stream(pull.clone(), self.stream.name.as_str())
+            .await
+            .map_err(|e| Error::nats("create consumer", durable, e))
+    }
+
+    /// Re-creates the stream and the durable consumer if the server no longer
+    /// has them (a broker that crashed before writing them to disk comes back
+    /// without them); the new consumer, or `None` if it still existed.
+    async fn recreate_if_lost(&self, pull: &PullConfig) -> Result<Option<PullConsumer>> {
+        let name = self.stream.name.as_str();
+        let durable = pull.durable_name.as_deref().unwrap_or_default();
+        let stream = match self.js.get_stream(name).await {
+            Ok(stream) => stream,
+            Err(error) if is_stream_not_found(&error) => {
+                tracing::warn!(stream = %name, "the server lost the stream; re-creating it");
+                self.js
+                    .create_stream(self.stream_config())
+                    .await
+                    .map_err(|e| Error::nats("re-create stream", name, e))?
+            }
+            Err(error) => return Err(Error::nats("stream info", name, error)),
+        };
+        match stream.consumer_info(durable).await {
+            Ok(_) => Ok(None),
+            Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
+                tracing::warn!(
+                    stream = %name,
+                    consumer = %durable,
+                    "the server lost the consumer; re-creating it"
+                );
+                self.create_consumer(pull).await.map(Some)
+            }
+            Err(error) => Err(Error::nats("consumer info", durable, error)),
+        }
+    }
 }
 
 fn log_event(event: &async_nats::Event) {
@@ -219,11 +262,7 @@ impl Bus for NatsBus {
             deliver_policy: DeliverPolicy::All,
             ..PullConfig::default()
         };
-        let consumer: PullConsumer = self
-            .js
-            .create_consumer_on_stream(pull, self.stream.name.as_str())
-            .await
-            .map_err(|e| Error::nats("create consumer", config.durable.clone(), e))?;
+        let consumer = self.create_consumer(&pull).await?;
         tracing::info!(
             stream = %self.stream.name,
             consumer = %config.durable,
@@ -231,9 +270,10 @@ impl Bus for NatsBus {
             "consumer ready"
         );
         let backend = NatsConsumer {
-            consumer,
-            stream: self.stream.clone(),
+            bus: self.clone(),
             durable: config.durable.clone(),
+            pull,
+            consumer: Mutex::new(consumer),
         };
         Ok(Consumer::new(
             Box::new(backend),
@@ -243,13 +283,51 @@ impl Bus for NatsBus {
     }
 }
 
+fn is_stream_not_found(error: &async_nats::jetstream::context::GetStreamError) -> bool {
+    matches!(
+        error.kind(),
+        GetStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+/// One durable pull consumer. After a failed fetch it checks that the server
+/// still has the consumer, so a broker that lost it in a crash does not leave
+/// the stage fetching from nothing forever.
 struct NatsConsumer {
-    consumer: PullConsumer,
-    stream: Arc<StreamConfig>,
+    bus: NatsBus,
     durable: String,
+    /// How to re-create it.
+    pull: PullConfig,
+    consumer: Mutex<PullConsumer>,
 }
 
 impl NatsConsumer {
+    fn current(&self) -> PullConsumer {
+        self.consumer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After a failed fetch: re-creates the consumer if the server lost it.
+    /// Bounded by [`RESTORE_TIMEOUT`], as the server may still be down.
+    async fn restore(&self) {
+        let check = tokio::time::timeout(RESTORE_TIMEOUT, self.bus.recreate_if_lost(&self.pull));
+        match check.await {
+            Ok(Ok(Some(consumer))) => {
+                *self
+                    .consumer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = consumer;
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(consumer = %self.durable, %error, "consumer check failed")
+            }
+            Err(_) => tracing::debug!(consumer = %self.durable, "consumer check timed out"),
+        }
+    }
+
     /// Collects one pull request's messages, giving up after `expires` +
     /// [`PULL_GRACE`]: a request the server never ends (it restarted while
     /// the request was open) would otherwise wait forever. Messages of an
@@ -279,7 +357,11 @@ impl NatsConsumer {
                 .delivered;
             let (message, acker) = message.split();
             out.push(RawDelivery {
-                subject: self.stream.relative(message.subject.as_str()).to_owned(),
+                subject: self
+                    .bus
+                    .stream
+                    .relative(message.subject.as_str())
+                    .to_owned(),
                 payload: message.payload,
                 delivered: u32::try_from(delivered).unwrap_or(u32::MAX),
                 acker: Box::new(NatsMessageAcker {
@@ -294,7 +376,7 @@ impl NatsConsumer {
     /// What is available now, without waiting.
     async fn fetch_now(&self, max: usize) -> Result<Vec<RawDelivery>> {
         let batch = self
-            .consumer
+            .current()
             .fetch()
             .max_messages(max)
             .messages()
@@ -307,7 +389,7 @@ impl NatsConsumer {
     async fn wait_one(&self, timeout: Duration) -> Result<Vec<RawDelivery>> {
         let expires = timeout.max(MIN_EXPIRES);
         let batch = self
-            .consumer
+            .current()
             .batch()
             .max_messages(1)
             .expires(expires)
@@ -320,10 +402,21 @@ impl NatsConsumer {
 
 #[async_trait]
 impl ConsumerBackend for NatsConsumer {
+    /// See `fetch_from_server`; a failed fetch is followed by [`NatsConsumer::restore`].
+    async fn fetch(&self, max: usize, timeout: Duration) -> Result<Vec<RawDelivery>> {
+        let fetched = self.fetch_from_server(max, timeout).await;
+        if fetched.is_err() {
+            self.restore().await;
+        }
+        fetched
+    }
+}
+
+impl NatsConsumer {
     /// Takes what is available; if nothing, waits for one message (a pull request of one
     /// that expires at the timeout), then tops the batch up with what arrived meanwhile.
     /// Every pull request is read to its end, so no message is left in a dropped inbox.
-    async fn fetch(&self, max: usize, timeout: Duration) -> Result<Vec<RawDelivery>> {
+    async fn fetch_from_server(&self, max: usize, timeout: Duration) -> Result<Vec<RawDelivery>> {
         if max == 0 {
             return Ok(Vec::new());
         }

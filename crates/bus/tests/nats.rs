@@ -165,3 +165,46 @@ async fn a_fetch_waiting_while_the_server_restarts_returns_and_the_consumer_goes
         "after"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_the_server_lost_is_recreated_and_gets_every_message() {
+    let nats = Nats::start().await;
+    let bus = nats.connect().await;
+    let consumer = bus
+        .consumer(ConsumerConfig::new("lost", SampleIngested::NAME))
+        .await
+        .expect("consumer");
+    for i in 0..2 {
+        bus.publish_event(&SampleIngested {
+            sample_id: format!("s{i}"),
+            ..SampleIngested::default()
+        })
+        .await
+        .expect("publish");
+    }
+    // What a broker that crashed before writing the consumer to disk comes back with.
+    let client = async_nats::connect(nats.server.url())
+        .await
+        .expect("client");
+    async_nats::jetstream::new(client)
+        .delete_consumer_from_stream("lost", "SSDIT_TEST")
+        .await
+        .expect("delete the consumer");
+
+    let mut got = Vec::new();
+    let mut failed_fetches = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < 2 && std::time::Instant::now() < deadline {
+        match consumer.fetch(10, Duration::from_millis(500)).await {
+            Ok(batch) => {
+                for delivery in batch {
+                    got.push(delivery.decode::<SampleIngested>().unwrap().sample_id);
+                    delivery.ack().await.expect("ack");
+                }
+            }
+            Err(_) => failed_fetches += 1,
+        }
+    }
+    got.sort();
+    assert_eq!(got, ["s0", "s1"], "after {failed_fetches} failed fetches");
+}
