@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::Harness;
-use ssdit_bus::{Bus, BusExt, ConsumerConfig, NatsBus, NatsConfig, StreamConfig};
+use ssdit_bus::{Bus, BusExt, Consumer, ConsumerConfig, NatsBus, NatsConfig, StreamConfig};
 use ssdit_proto::Event;
 use ssdit_proto::v1::SampleIngested;
 use ssdit_testkit::NatsServer;
@@ -52,6 +52,43 @@ impl Harness for Nats {
 
 behaviour_tests!(Nats::start().await);
 
+/// Publishes one `SampleIngested` per id.
+async fn publish_samples(bus: &dyn Bus, ids: &[&str]) {
+    for id in ids {
+        bus.publish_event(&SampleIngested {
+            sample_id: (*id).to_owned(),
+            ..SampleIngested::default()
+        })
+        .await
+        .expect("publish");
+    }
+}
+
+/// Fetches and acks until `n` samples arrived or `within` passed, trying
+/// again after a failed fetch (the client may be reconnecting); their ids,
+/// sorted, and how many fetches failed.
+async fn receive_ids(consumer: &Consumer, n: usize, within: Duration) -> (Vec<String>, usize) {
+    let mut ids = Vec::new();
+    let mut failed = 0;
+    let deadline = std::time::Instant::now() + within;
+    while ids.len() < n && std::time::Instant::now() < deadline {
+        match consumer.fetch(10, Duration::from_millis(500)).await {
+            Ok(batch) => {
+                for delivery in batch {
+                    ids.push(delivery.decode::<SampleIngested>().unwrap().sample_id);
+                    delivery.ack().await.expect("ack");
+                }
+            }
+            Err(_) => {
+                failed += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    ids.sort();
+    (ids, failed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_stream_config_is_applied_on_connect() {
     let nats = Nats::start().await;
@@ -84,14 +121,7 @@ async fn the_client_reconnects_and_the_consumer_resumes_after_a_server_restart()
         .consumer(ConsumerConfig::new("resume", SampleIngested::NAME))
         .await
         .expect("consumer");
-    for i in 0..3 {
-        bus.publish_event(&SampleIngested {
-            sample_id: format!("s{i}"),
-            ..SampleIngested::default()
-        })
-        .await
-        .expect("publish");
-    }
+    publish_samples(bus.as_ref(), &["s0", "s1", "s2"]).await;
     let first = consumer
         .fetch(1, Duration::from_secs(5))
         .await
@@ -101,21 +131,7 @@ async fn the_client_reconnects_and_the_consumer_resumes_after_a_server_restart()
 
     nats.server.restart().await;
 
-    let mut rest = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while rest.len() < 2 && std::time::Instant::now() < deadline {
-        match consumer.fetch(10, Duration::from_millis(500)).await {
-            Ok(batch) => {
-                for delivery in batch {
-                    rest.push(delivery.decode::<SampleIngested>().unwrap().sample_id);
-                    delivery.ack().await.expect("ack after reconnect");
-                }
-            }
-            // Requests fail while the client is reconnecting; keep trying.
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    rest.sort();
+    let (rest, _) = receive_ids(&consumer, 2, Duration::from_secs(20)).await;
     assert_eq!(rest, ["s1", "s2"]);
 }
 
@@ -174,14 +190,7 @@ async fn a_consumer_the_server_lost_is_recreated_and_gets_every_message() {
         .consumer(ConsumerConfig::new("lost", SampleIngested::NAME))
         .await
         .expect("consumer");
-    for i in 0..2 {
-        bus.publish_event(&SampleIngested {
-            sample_id: format!("s{i}"),
-            ..SampleIngested::default()
-        })
-        .await
-        .expect("publish");
-    }
+    publish_samples(bus.as_ref(), &["s0", "s1"]).await;
     // What a broker that crashed before writing the consumer to disk comes back with.
     let client = async_nats::connect(nats.server.url())
         .await
@@ -191,20 +200,6 @@ async fn a_consumer_the_server_lost_is_recreated_and_gets_every_message() {
         .await
         .expect("delete the consumer");
 
-    let mut got = Vec::new();
-    let mut failed_fetches = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while got.len() < 2 && std::time::Instant::now() < deadline {
-        match consumer.fetch(10, Duration::from_millis(500)).await {
-            Ok(batch) => {
-                for delivery in batch {
-                    got.push(delivery.decode::<SampleIngested>().unwrap().sample_id);
-                    delivery.ack().await.expect("ack");
-                }
-            }
-            Err(_) => failed_fetches += 1,
-        }
-    }
-    got.sort();
+    let (got, failed_fetches) = receive_ids(&consumer, 2, Duration::from_secs(20)).await;
     assert_eq!(got, ["s0", "s1"], "after {failed_fetches} failed fetches");
 }
