@@ -51,6 +51,7 @@ impl Preset {
             cfg: 3.0,
             lr: 2e-4,
             skip: String::new(),
+            checkpointing: false,
         }
     }
 
@@ -102,6 +103,10 @@ pub struct DitArgs {
     /// Which sides to run.
     #[arg(long, value_enum, default_value_t = Sides::Both)]
     sides: Sides,
+    /// Our training step with burn's balanced gradient checkpointing (the
+    /// twin trains without); compare with a run without it for the trade-off.
+    #[arg(long)]
+    checkpointing: bool,
     /// The Python interpreter with torch and safetensors installed.
     #[arg(long, env = "SSDIT_BENCH_PYTHON", default_value = "python3")]
     python: PathBuf,
@@ -127,6 +132,7 @@ pub fn run(args: DitArgs) -> anyhow::Result<ExitCode> {
     worker.sample_iters = args.sample_iters;
     worker.steps = args.steps;
     worker.skip = args.skip.clone();
+    worker.checkpointing = args.checkpointing;
     if let Some(batch) = args.batch {
         worker.batch = batch;
     }
@@ -209,6 +215,9 @@ fn run_ours(worker: &WorkerArgs) -> anyhow::Result<Measurement> {
     command
         .args(["bench", "dit-worker"])
         .args(worker.to_flags());
+    if worker.checkpointing {
+        command.arg("--checkpointing");
+    }
     thread_env(&mut command, worker.threads);
     collect("ssdit", command)
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -88,6 +89,11 @@ pub struct WorkerArgs {
     /// Comma-separated phases to skip: forward, train, sample.
     #[arg(long, default_value = "")]
     pub skip: String,
+    /// Train with burn's balanced gradient checkpointing (memory-bound
+    /// operations recomputed in the backward pass), as
+    /// `train.gradient_checkpointing` does. Ours only: not in [`Self::to_flags`].
+    #[arg(long)]
+    pub checkpointing: bool,
 }
 
 impl WorkerArgs {
@@ -238,7 +244,11 @@ fn measure<B: Backend>(args: &WorkerArgs, device: Device<B>) -> anyhow::Result<M
         measurement.forward_ms = time_forward::<B>(args, &config, &device)?;
     }
     if !args.skips("train") {
-        measurement.train_ms = time_train_step::<Autodiff<B>>(args, &config, &device)?;
+        measurement.train_ms = if args.checkpointing {
+            time_train_step::<Autodiff<B, BalancedCheckpointing>>(args, &config, &device)?
+        } else {
+            time_train_step::<Autodiff<B>>(args, &config, &device)?
+        };
     }
     if !args.skips("sample") {
         measurement.sample_ms = time_sampling::<B>(args, &config, &device)?;
@@ -254,8 +264,13 @@ fn runtime<B: Backend>(args: &WorkerArgs, device: &Device<B>) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     format!(
-        "burn 0.21 {}, {} threads{}",
+        "burn 0.21 {}{}, {} threads{}",
         B::name(device),
+        if args.checkpointing {
+            ", balanced checkpointing"
+        } else {
+            ""
+        },
         args.threads,
         if pools.is_empty() {
             String::new()
@@ -374,6 +389,7 @@ mod tests {
             cfg: 3.0,
             lr: 2e-4,
             skip: String::new(),
+            checkpointing: false,
         }
     }
 
@@ -398,6 +414,22 @@ mod tests {
         );
         assert!(m.forward_ms.iter().chain(&m.train_ms).all(|ms| *ms > 0.0));
         assert!(m.peak_rss_kib > 0);
+    }
+
+    #[test]
+    fn measures_a_checkpointed_training_step() {
+        let args = WorkerArgs {
+            checkpointing: true,
+            skip: "forward,sample".into(),
+            ..tiny()
+        };
+        let m = measure::<burn::backend::NdArray<f32>>(&args, Default::default()).unwrap();
+        assert_eq!((m.forward_ms.len(), m.train_ms.len()), (0, 2));
+        assert!(
+            m.runtime.contains("balanced checkpointing"),
+            "{}",
+            m.runtime
+        );
     }
 
     #[test]
