@@ -9,6 +9,8 @@
 //! - [`encode::EncodeWorker`]: the bus worker of an encoding stage
 //!   (`SampleIngested` → a cached tensor file → the stage's event, then ack),
 //!   generic over the stage's own steps;
+//! - [`consume::consume`]: the fetch loop over a durable consumer that the
+//!   encoding workers and the sampler's checkpoint follower run;
 //! - [`ServiceContext`]: the configuration, object store and event bus a
 //!   service works with, opened once;
 //! - [`Startup`]: what a service process does before serving (logging,
@@ -19,6 +21,7 @@
 
 mod auth;
 mod compute;
+pub mod consume;
 pub mod context;
 pub mod encode;
 mod error;

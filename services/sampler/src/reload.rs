@@ -12,9 +12,10 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ssdit_bus::{ConsumerConfig, Delivery};
+use ssdit_bus::Delivery;
 use ssdit_proto::Event;
 use ssdit_proto::v1::CheckpointSaved;
+use ssdit_server::consume::{consume, consumer_config};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{self, CheckpointId};
@@ -25,8 +26,6 @@ use crate::{Error, Result};
 const FETCH: usize = 16;
 /// How long one fetch waits for the first event.
 const FETCH_WAIT: Duration = Duration::from_millis(250);
-/// Pause after the bus fails to deliver, before trying again.
-const BUS_RETRY: Duration = Duration::from_secs(1);
 
 /// Follows `CheckpointSaved` and keeps `served` up to date.
 pub struct Reloader {
@@ -46,29 +45,17 @@ impl Reloader {
             .dispatcher
             .ctx
             .bus
-            .consumer(ConsumerConfig {
-                ack_wait: config.bus.ack_wait,
-                max_deliver: u32::try_from(config.bus.max_deliver).unwrap_or(u32::MAX),
-                ..ConsumerConfig::new(self.durable.clone(), CheckpointSaved::NAME)
-            })
+            .consumer(consumer_config(
+                config,
+                self.durable.clone(),
+                CheckpointSaved::NAME,
+            ))
             .await?;
         tracing::info!(durable = %self.durable, run = ?self.run, "following checkpoints");
-        loop {
-            let fetched = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                fetched = consumer.fetch(FETCH, FETCH_WAIT) => fetched,
-            };
-            match fetched {
-                Ok(deliveries) => self.handle(deliveries).await,
-                Err(error) => {
-                    tracing::warn!(%error, "fetching checkpoint events failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(BUS_RETRY) => {}
-                    }
-                }
-            }
-        }
+        consume(&consumer, FETCH, FETCH_WAIT, &shutdown, |deliveries| {
+            self.handle(deliveries)
+        })
+        .await;
         Ok(())
     }
 

@@ -14,12 +14,11 @@ use tonic::service::Routes;
 
 use super::{Replies, Sample, StatsSnapshot};
 use crate::ServiceContext;
+use crate::consume::{self, consume};
 use crate::grpc::{self, GrpcOptions};
 
 /// How long one fetch waits for the first message.
 const FETCH_WAIT: Duration = Duration::from_millis(250);
-/// Pause after the bus fails to deliver, before trying again.
-const BUS_RETRY: Duration = Duration::from_secs(1);
 
 /// What one encoding stage computes: its checks of a sample, and the
 /// encoding of a batch. Every sample it is handed must be answered through
@@ -69,11 +68,7 @@ impl<S: EncodeStage> EncodeWorker<S> {
 
     /// The consumer of `SampleIngested` every replica of the stage opens.
     pub fn consumer_config(config: &Config) -> ConsumerConfig {
-        ConsumerConfig {
-            ack_wait: config.bus.ack_wait,
-            max_deliver: u32::try_from(config.bus.max_deliver).unwrap_or(u32::MAX),
-            ..ConsumerConfig::new(S::DURABLE, SampleIngested::NAME)
-        }
+        consume::consumer_config(config, S::DURABLE, SampleIngested::NAME)
     }
 
     /// Its stage.
@@ -98,23 +93,10 @@ impl<S: EncodeStage> EncodeWorker<S> {
         let consumer = ctx.bus.consumer(Self::consumer_config(&ctx.config)).await?;
         let batch = ctx.config.encode.batch_size;
         tracing::info!(batch, model = %self.stage.describe(), "{} worker started", S::DURABLE);
-        loop {
-            let fetched = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                fetched = consumer.fetch(batch, FETCH_WAIT) => fetched,
-            };
-            match fetched {
-                Ok(deliveries) if deliveries.is_empty() => {}
-                Ok(deliveries) => self.handle(deliveries).await,
-                Err(error) => {
-                    tracing::warn!(%error, "fetching from the bus failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(BUS_RETRY) => {}
-                    }
-                }
-            }
-        }
+        consume(&consumer, batch, FETCH_WAIT, &shutdown, |deliveries| {
+            self.handle(deliveries)
+        })
+        .await;
         tracing::info!("{} worker stopped", S::DURABLE);
         Ok(())
     }
