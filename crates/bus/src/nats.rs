@@ -12,7 +12,7 @@
 //! configuration changed is updated. The client reconnects forever with exponential
 //! backoff and jitter, logging each disconnect and reconnect.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::ErrorCode;
@@ -302,11 +302,11 @@ struct NatsConsumer {
 }
 
 impl NatsConsumer {
-    fn current(&self) -> PullConsumer {
+    /// The consumer fetches go to (replaced by [`Self::restore`]).
+    fn current(&self) -> MutexGuard<'_, PullConsumer> {
         self.consumer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
 
     /// After a failed fetch: re-creates the consumer if the server lost it.
@@ -314,18 +314,31 @@ impl NatsConsumer {
     async fn restore(&self) {
         let check = tokio::time::timeout(RESTORE_TIMEOUT, self.bus.recreate_if_lost(&self.pull));
         match check.await {
-            Ok(Ok(Some(consumer))) => {
-                *self
-                    .consumer
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = consumer;
-            }
+            Ok(Ok(Some(consumer))) => *self.current() = consumer,
             Ok(Ok(None)) => {}
             Ok(Err(error)) => {
                 tracing::debug!(consumer = %self.durable, %error, "consumer check failed")
             }
             Err(_) => tracing::debug!(consumer = %self.durable, "consumer check timed out"),
         }
+    }
+
+    /// Takes what is available; if nothing, waits for one message (a pull request of one
+    /// that expires at the timeout), then tops the batch up with what arrived meanwhile.
+    /// Every pull request is read to its end, so no message is left in a dropped inbox.
+    async fn fetch_from_server(&self, max: usize, timeout: Duration) -> Result<Vec<RawDelivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = self.fetch_now(max).await?;
+        if !out.is_empty() || timeout.is_zero() {
+            return Ok(out);
+        }
+        out = self.wait_one(timeout).await?;
+        if !out.is_empty() && max > 1 {
+            out.extend(self.fetch_now(max - 1).await?);
+        }
+        Ok(out)
     }
 
     /// Collects one pull request's messages, giving up after `expires` +
@@ -375,8 +388,8 @@ impl NatsConsumer {
 
     /// What is available now, without waiting.
     async fn fetch_now(&self, max: usize) -> Result<Vec<RawDelivery>> {
-        let batch = self
-            .current()
+        let consumer = self.current().clone();
+        let batch = consumer
             .fetch()
             .max_messages(max)
             .messages()
@@ -388,8 +401,8 @@ impl NatsConsumer {
     /// One message, waiting up to `timeout` for it.
     async fn wait_one(&self, timeout: Duration) -> Result<Vec<RawDelivery>> {
         let expires = timeout.max(MIN_EXPIRES);
-        let batch = self
-            .current()
+        let consumer = self.current().clone();
+        let batch = consumer
             .batch()
             .max_messages(1)
             .expires(expires)
@@ -409,26 +422,6 @@ impl ConsumerBackend for NatsConsumer {
             self.restore().await;
         }
         fetched
-    }
-}
-
-impl NatsConsumer {
-    /// Takes what is available; if nothing, waits for one message (a pull request of one
-    /// that expires at the timeout), then tops the batch up with what arrived meanwhile.
-    /// Every pull request is read to its end, so no message is left in a dropped inbox.
-    async fn fetch_from_server(&self, max: usize, timeout: Duration) -> Result<Vec<RawDelivery>> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let mut out = self.fetch_now(max).await?;
-        if !out.is_empty() || timeout.is_zero() {
-            return Ok(out);
-        }
-        out = self.wait_one(timeout).await?;
-        if !out.is_empty() && max > 1 {
-            out.extend(self.fetch_now(max - 1).await?);
-        }
-        Ok(out)
     }
 }
 
