@@ -3,6 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
+use ssdit_proto::v1::SampleIngested;
 use ssdit_store::{Key, Store, layout};
 
 use crate::encodings::encoded_captions;
@@ -52,6 +53,19 @@ impl Dataset {
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The event that announces `record`, a sample of this dataset, to the
+    /// encoders.
+    pub fn announcement(&self, record: &SampleRecord) -> SampleIngested {
+        SampleIngested {
+            dataset: self.name.clone(),
+            sample_id: record.id.clone(),
+            image_key: record.image_key.clone(),
+            caption_key: record.caption_key.clone().unwrap_or_default(),
+            bucket_width: record.bucket.width,
+            bucket_height: record.bucket.height,
+        }
     }
 
     /// The store it lives in.

@@ -30,17 +30,10 @@ pub async fn store_sample(
         original_size: [bucket.width, bucket.height],
         label: None,
     };
-    let record = Dataset::new(store.clone(), dataset)
-        .unwrap()
+    let dataset = Dataset::new(store.clone(), dataset).unwrap();
+    let record = dataset
         .add_sample(record, image, "png", caption)
         .await
         .unwrap();
-    SampleIngested {
-        dataset: dataset.into(),
-        sample_id: id.into(),
-        image_key: record.image_key,
-        caption_key: record.caption_key.unwrap_or_default(),
-        bucket_width: bucket.width,
-        bucket_height: bucket.height,
-    }
+    dataset.announcement(&record)
 }

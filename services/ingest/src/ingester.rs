@@ -26,7 +26,7 @@ use ssdit_core::Config;
 use ssdit_core::config::StoreConfig;
 use ssdit_data::{ContentId, Preparer, Reject};
 use ssdit_dataset::{Bucket, Dataset, RejectRecord, SampleRecord};
-use ssdit_proto::v1::{SampleIngested, SampleRejected, UploadChunk};
+use ssdit_proto::v1::{SampleRejected, UploadChunk};
 use ssdit_server::ServiceContext;
 use ssdit_store::{Key, Store, layout};
 use tokio::sync::Semaphore;
@@ -619,14 +619,7 @@ impl Inner {
         let stored = dataset
             .add_sample(record, png, "png", Some(&caption))
             .await?;
-        let event = SampleIngested {
-            dataset: dataset.name().to_owned(),
-            sample_id: stored.id.clone(),
-            image_key: stored.image_key.clone(),
-            caption_key: stored.caption_key.clone().unwrap_or_default(),
-            bucket_width: stored.bucket.width,
-            bucket_height: stored.bucket.height,
-        };
+        let event = dataset.announcement(&stored);
         if let Err(error) = self.bus.publish_event(&event).await {
             let key = layout::sample_record(dataset.name(), &stored.id)?;
             if let Err(undo) = self.store.delete(&key).await {

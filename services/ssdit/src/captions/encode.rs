@@ -90,15 +90,7 @@ async fn announce(
     sample_ids: &[String],
 ) -> anyhow::Result<()> {
     for id in sample_ids {
-        let record = dataset.sample(id).await?;
-        let event = SampleIngested {
-            dataset: dataset.name().to_string(),
-            sample_id: record.id,
-            image_key: record.image_key,
-            caption_key: record.caption_key.unwrap_or_default(),
-            bucket_width: record.bucket.width,
-            bucket_height: record.bucket.height,
-        };
+        let event = dataset.announcement(&dataset.sample(id).await?);
         ctx.bus
             .publish_event(&event)
             .await
