@@ -156,6 +156,16 @@ impl NatsBus {
                 CreateStreamErrorKind::JetStream(e) if e.kind() == ErrorCode::STREAM_NAME_EXIST => {
                     return self.update_stream().await;
                 }
+                CreateStreamErrorKind::JetStream(e)
+                    if e.kind() == ErrorCode::STREAM_SUBJECT_OVERLAP =>
+                {
+                    // A process creating the same stream at the same moment
+                    // makes the server see our subjects as another stream's.
+                    if self.js.get_stream(&name).await.is_ok() {
+                        return self.update_stream().await;
+                    }
+                    return Err(Error::nats("create stream", name, error));
+                }
                 CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => {
                     let elapsed = started.elapsed();
                     if elapsed >= startup_timeout {

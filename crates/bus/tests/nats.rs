@@ -102,6 +102,34 @@ async fn a_changed_stream_config_is_applied_on_connect() {
         .expect("connect with a changed stream config");
 }
 
+/// Services starting together all set up the same stream; the server may
+/// answer the later ones that their subjects overlap "another" stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_processes_setting_up_the_stream_at_once_all_connect() {
+    let nats = Nats::start().await;
+    for round in 0..5 {
+        let mut config = nats.config();
+        config.stream.name = format!("SSDIT_ROUND_{round}");
+        config.stream.prefix = format!("round{round}.ssdit");
+        let connects = (0..8).map(|_| NatsBus::connect(config.clone()));
+        for connected in futures::future::join_all(connects).await {
+            connected.expect("every concurrent connect sets up or joins the stream");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_stream_holding_our_subjects_is_an_error() {
+    let nats = Nats::start().await;
+    let mut other = nats.config();
+    other.stream.name = "SOMEONE_ELSE".into();
+    NatsBus::connect(other).await.expect("the other stream");
+    let Err(error) = NatsBus::connect(nats.config()).await else {
+        panic!("connected although another stream holds our subjects");
+    };
+    assert!(error.to_string().contains("overlap"), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_names_are_rejected_before_reaching_the_server() {
     let nats = Nats::start().await;
