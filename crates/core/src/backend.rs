@@ -3,7 +3,9 @@
 //! generic over `B: Backend`; services instantiate it with these aliases.
 
 use burn::prelude::Device;
+use burn::tensor::DType;
 
+use crate::config::Precision;
 use crate::{Error, Result};
 
 /// The backend models run on in this build.
@@ -53,6 +55,21 @@ impl DeviceSpec {
     }
 }
 
+impl Precision {
+    /// The dtype models compute in on this build: the configured one on
+    /// CUDA; f32 on the CPU, whose backend computes in f32 (and f64) only.
+    pub fn compute_dtype(self) -> DType {
+        if !cfg!(feature = "cuda") {
+            return DType::F32;
+        }
+        match self {
+            Self::F32 => DType::F32,
+            Self::Bf16 => DType::BF16,
+            Self::F16 => DType::F16,
+        }
+    }
+}
+
 /// A human name of the build's backend, for logs and benchmark tables.
 pub fn backend_name() -> &'static str {
     if cfg!(feature = "cuda") {
@@ -99,6 +116,17 @@ mod tests {
         assert_eq!(DeviceSpec::parse("cuda:1").unwrap(), DeviceSpec::Cuda(1));
         assert!(DeviceSpec::parse("cuda:x").is_err());
         assert!(DeviceSpec::parse("tpu").is_err());
+    }
+
+    #[test]
+    fn the_cpu_computes_in_f32_whatever_the_precision() {
+        let on_cuda = cfg!(feature = "cuda");
+        assert_eq!(Precision::F32.compute_dtype(), DType::F32);
+        let half = [(Precision::Bf16, DType::BF16), (Precision::F16, DType::F16)];
+        for (precision, dtype) in half {
+            let want = if on_cuda { dtype } else { DType::F32 };
+            assert_eq!(precision.compute_dtype(), want, "{precision:?}");
+        }
     }
 
     #[test]

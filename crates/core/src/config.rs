@@ -130,7 +130,9 @@ pub struct ModelsConfig {
     pub dit: String,
     /// `auto` (the build's backend), `cpu`, or `cuda` / `cuda:N`.
     pub device: String,
-    /// Inference precision on GPU; the CPU always computes in f32.
+    /// What the DiT computes in on the GPU: the sampler's precision, and the
+    /// trainer's mixed precision (f32 master weights, the forward in this
+    /// dtype). The CPU always computes in f32.
     pub precision: Precision,
 }
 

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::layers::RmsNorm;
+use crate::precision::widened;
 
 /// Width of the sinusoidal timestep features (the seed's `timestep_embedding(t, 256)`).
 pub(crate) const TIMESTEP_FEATURES: usize = 256;
@@ -29,7 +30,7 @@ pub(crate) fn timestep_features<B: Backend>(t: Tensor<B, 1>) -> Tensor<B, 2> {
     let half = TIMESTEP_FEATURES / 2;
     let freqs = Tensor::<B, 1>::from_data(
         TensorData::new(timestep_frequencies(half), [half]),
-        &t.device(),
+        (&t.device(), t.dtype()),
     );
     let args = t.unsqueeze_dim::<2>(1) * freqs.unsqueeze_dim(0); // [B, half]
     Tensor::cat(vec![args.clone().cos(), args.sin()], 1)
@@ -48,8 +49,12 @@ pub(crate) struct TimestepEmbedder<B: Backend> {
 }
 
 impl<B: Backend> TimestepEmbedder<B> {
+    /// The sinusoidal features are computed in at least f32 whatever the
+    /// model's dtype (see [`widened`]).
     pub fn forward(&self, t: Tensor<B, 1>) -> Tensor<B, 2> {
-        let hidden = silu(self.linear_in.forward(timestep_features(t))); // [B, D]
+        let dtype = self.linear_in.weight.val().dtype();
+        let features = timestep_features(t.cast(widened(dtype))).cast(dtype); // [B, 256]
+        let hidden = silu(self.linear_in.forward(features)); // [B, D]
         self.linear_out.forward(hidden)
     }
 }

@@ -30,6 +30,7 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::layers::{linear, torch_default_bias, xavier_uniform};
+use crate::precision::widened;
 
 /// The real 2-D DFT of an `h × w` grid and its `irfft2` inverse, as bases.
 #[derive(Debug, Clone)]
@@ -137,13 +138,16 @@ impl<B: Backend> DftBases<B> {
     pub fn rfft2(&self, x: Tensor<B, 3>) -> Tensor<B, 5> {
         let [batch, _, channels] = x.dims();
         let (h, w, wf) = (self.h, self.w, half_spectrum(self.w));
+        let dtype = x.dtype();
         let rows = self
             .forward_w
             .clone()
+            .cast(dtype)
             .matmul(x.reshape([batch * h, w, channels])) // [B·h, 2·wf, C]
             .reshape([batch, 2 * h, wf * channels]); // rows (m, re|im)
         self.forward_h
             .clone()
+            .cast(dtype)
             .matmul(rows) // [B, 2h, wf·C], rows (k, re|im)
             .reshape([batch, h, 2, wf, channels])
     }
@@ -156,13 +160,16 @@ impl<B: Backend> DftBases<B> {
     pub fn irfft2(&self, z: Tensor<B, 5>) -> Tensor<B, 3> {
         let [batch, h, _, wf, channels] = z.dims();
         let w = self.w;
+        let dtype = z.dtype();
         let columns = self
             .inverse_h
             .clone()
+            .cast(dtype)
             .matmul(z.reshape([batch, 2 * h, wf * channels])) // [B, 2h, wf·C], rows (m, re|im)
             .reshape([batch * h, 2 * wf, channels]); // rows (re|im, k)
         self.inverse_w
             .clone()
+            .cast(dtype)
             .matmul(columns) // [B·h, w, C]
             .reshape([batch, h * w, channels])
     }
@@ -221,11 +228,15 @@ impl<B: Backend> FourierFilter<B> {
         }
     }
 
+    /// The transforms run in at least f32 (see [`widened`]), the MLP in
+    /// `x`'s dtype.
     pub fn forward(&self, x: Tensor<B, 3>, dft: &DftBases<B>) -> Tensor<B, 3> {
         let [batch, _, channels] = x.dims();
         let (h, wf) = (dft.h, half_spectrum(dft.w));
+        let dtype = x.dtype();
         let spectrum = dft
-            .rfft2(x) // [B, h, 2, wf, C]
+            .rfft2(x.cast(widened(dtype))) // [B, h, 2, wf, C]
+            .cast(dtype)
             .permute([0, 1, 3, 4, 2]) // [B, h, wf, C, 2]
             .reshape([batch, h * wf, 2 * channels]); // (re, im) interleaved per channel
         let hidden = silu(self.freq_mlp.linear_in.forward(spectrum));
@@ -236,7 +247,7 @@ impl<B: Backend> FourierFilter<B> {
             .reshape([batch, h, wf, channels, 2])
             .permute([0, 1, 4, 2, 3]); // [B, h, 2, wf, C]
         let gate = self.gate.val().tanh().reshape([1, 1, 1]);
-        dft.irfft2(filtered) * gate
+        dft.irfft2(filtered.cast(widened(dtype))).cast(dtype) * gate
     }
 
     /// The raw gate value (before `tanh`), as the seed logs it.

@@ -7,8 +7,9 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use burn::tensor::ops::PadMode;
 use burn::tensor::s;
+
+use crate::precision::widened;
 
 /// Standard deviation of the seed's `nn.init.normal_(…, std=0.02)`.
 pub(crate) const INIT_STD: f64 = 0.02;
@@ -75,7 +76,10 @@ impl<B: Backend> RmsNorm<B> {
         }
     }
 
+    /// Normalises in at least f32 (see [`widened`]), returns `x`'s dtype.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = x.cast(widened(dtype));
         let inv_rms = x
             .clone()
             .square()
@@ -83,7 +87,7 @@ impl<B: Backend> RmsNorm<B> {
             .add_scalar(self.eps)
             .sqrt()
             .recip(); // [..., 1]
-        x * inv_rms * self.weight.val().unsqueeze()
+        (x * inv_rms).cast(dtype) * self.weight.val().unsqueeze()
     }
 }
 
@@ -156,9 +160,7 @@ impl<B: Backend> LocalSpatialBias<B> {
 
     pub fn forward(&self, tokens: Tensor<B, 3>, h: usize, w: usize) -> Tensor<B, 3> {
         let [batch, len, dim] = tokens.dims();
-        let grid = tokens
-            .reshape([batch, h, w, dim])
-            .pad([(0, 0), (1, 1), (1, 1), (0, 0)], PadMode::Constant(0.0)); // [B, h+2, w+2, C]
+        let grid = zero_border(tokens.reshape([batch, h, w, dim])); // [B, h+2, w+2, C]
         let taps = self.conv.weight.val().reshape([dim, 9]).transpose(); // [9, C]: row 3·i + j is tap (i, j)
         let shifted = (0..3)
             .flat_map(|i| (0..3).map(move |j| (i, j)))
@@ -175,6 +177,14 @@ impl<B: Backend> LocalSpatialBias<B> {
         };
         sum.reshape([batch, len, dim]) // [B, h·w, C]
     }
+}
+
+/// `[B, h, w, C]` → `[B, h+2, w+2, C]` with a zero border, in the grid's
+/// dtype (burn's `pad` builds its output in the backend's default dtype).
+fn zero_border<B: Backend>(grid: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [batch, h, w, dim] = grid.dims();
+    Tensor::zeros([batch, h + 2, w + 2, dim], (&grid.device(), grid.dtype()))
+        .slice_assign(s![.., 1..h + 1, 1..w + 1, ..], grid)
 }
 
 #[cfg(test)]

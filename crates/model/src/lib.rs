@@ -13,6 +13,8 @@
 //!   allocating it.
 //! - Training: [`SingleStreamDiT::fourier_gates`] /
 //!   [`SingleStreamDiT::mean_fourier_gate`] (the seed logs the mean gate).
+//! - Precision: [`SingleStreamDiT::with_dtype`] casts the parameters (bf16 on
+//!   a GPU); under autodiff that is mixed precision with f32 master weights.
 //!
 //! The Fourier filter's 2-D real DFT is done as matrix products against
 //! bases cached per grid size (exact on any grid, differentiable); the RoPE
@@ -29,6 +31,7 @@ mod layers;
 mod loader;
 mod model;
 mod patch;
+mod precision;
 mod rope;
 
 pub use config::SingleStreamDiTConfig;

@@ -137,6 +137,9 @@ impl<B: Backend> SingleStreamDiT<B> {
     /// embeddings `text`. A caption row that is all zeros (the null/CFG
     /// embedding) is replaced by the learned `cap_pad_token` on every token.
     ///
+    /// The inputs may be in any float dtype: the model computes in its
+    /// parameters' ([`dtype`](Self::dtype)) and returns `x`'s.
+    ///
     /// # Shapes
     /// - x: `[batch, in_channels, H, W]`, `H` and `W` multiples of `patch_size`
     /// - t: `[batch]`
@@ -163,8 +166,9 @@ impl<B: Backend> SingleStreamDiT<B> {
         let [_, text_tokens, _] = text.dims();
         let p = self.patch_size;
         let (h, w) = (height / p, width / p);
+        let (output_dtype, dtype) = (x.dtype(), self.dtype());
 
-        let image = self.x_embedder.forward(patchify(x, p)); // [B, h·w, D]
+        let image = self.x_embedder.forward(patchify(x.cast(dtype), p)); // [B, h·w, D]
         let context = self.embed_caption(text) // [B, L, D]
             + self.text_pos_embed.val().narrow(1, 0, text_tokens);
         let c = self.t_embedder.forward(t); // [B, D]
@@ -203,17 +207,18 @@ impl<B: Backend> SingleStreamDiT<B> {
 
         let image = joint.narrow(1, text_tokens, h * w);
         let patches = self.final_layer.forward(self.final_norm.forward(image)); // [B, h·w, C·p²]
-        Ok(unpatchify(patches, h, w, p, self.in_channels))
+        Ok(unpatchify(patches, h, w, p, self.in_channels).cast(output_dtype))
     }
 
-    /// Caption embeddings, with all-zero rows replaced by `cap_pad_token`.
+    /// Caption embeddings in the model's dtype, with all-zero rows (as
+    /// given, before any cast) replaced by `cap_pad_token`.
     ///
     /// # Shapes
     /// - text: `[batch, tokens, text_embed_dim]`
     /// - output: `[batch, tokens, hidden]`
     fn embed_caption(&self, text: Tensor<B, 3>) -> Tensor<B, 3> {
         let is_null = text.clone().abs().sum_dims(&[1, 2]).equal_elem(0.0); // [B, 1, 1]
-        let context = self.cap_embedder.forward(text);
+        let context = self.cap_embedder.forward(text.cast(self.dtype()));
         let shape = context.shape();
         context.mask_where(
             is_null.expand(shape.clone()),

@@ -69,20 +69,20 @@ impl<B: Backend> RopeTable<B> {
             return self.clone();
         }
         let [_, head_dim] = self.cos.dims();
-        let device = self.cos.device();
+        let prefix = (&self.cos.device(), self.cos.dtype());
         Self {
             cos: Tensor::cat(
-                vec![Tensor::ones([text, head_dim], &device), self.cos.clone()],
+                vec![Tensor::ones([text, head_dim], prefix), self.cos.clone()],
                 0,
             ),
             sin: Tensor::cat(
-                vec![Tensor::zeros([text, head_dim], &device), self.sin.clone()],
+                vec![Tensor::zeros([text, head_dim], prefix), self.sin.clone()],
                 0,
             ),
         }
     }
 
-    /// Rotates queries or keys.
+    /// Rotates queries or keys, in their dtype.
     ///
     /// # Shapes
     /// - x: `[batch, heads, tokens, head_dim]`
@@ -97,7 +97,9 @@ impl<B: Backend> RopeTable<B> {
             ],
             3,
         ); // [x₂, x₁]
-        x * self.cos.clone().unsqueeze() + swapped * self.sin.clone().unsqueeze()
+        let dtype = x.dtype();
+        x * self.cos.clone().cast(dtype).unsqueeze()
+            + swapped * self.sin.clone().cast(dtype).unsqueeze()
     }
 }
 

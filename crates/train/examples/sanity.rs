@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         config,
         data,
         device: Default::default(),
+        compute_dtype: burn::tensor::DType::F32,
         resume: None,
     })?;
     let before = sample_error(&trainer)?;

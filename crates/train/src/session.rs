@@ -263,6 +263,7 @@ impl<'a, AB: AutodiffBackend> Session<'a, AB> {
             dit,
             data,
             device,
+            compute_dtype: request.models.precision.compute_dtype(),
             resume: resume.as_ref(),
         })?;
         let step = trainer.position().global_step;
@@ -463,8 +464,9 @@ impl<'a, AB: AutodiffBackend> Session<'a, AB> {
         let config = &self.request.train;
         let device = self.trainer.device().clone();
         let sampler = sampler(config)?;
-        let ema = self.trainer.ema_model()?;
-        let raw = self.trainer.model()?.valid();
+        let dtype = self.trainer.compute_dtype();
+        let ema = self.trainer.ema_model()?.with_dtype(dtype);
+        let raw = self.trainer.model()?.valid().with_dtype(dtype);
         let codec = self.codec.as_ref();
         let ema_images = sample_images(&ema, &self.prompts, &sampler, codec, config, &device)?;
         let raw_images = sample_images(&raw, &self.prompts, &sampler, codec, config, &device)?;

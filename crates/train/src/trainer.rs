@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{DType, ElementConversion};
 use bytes::Bytes;
 use ssdit_core::config::{LossKind, OptimizerKind, TrainConfig};
 use ssdit_dataset::Bucket;
@@ -71,6 +71,7 @@ pub struct Trainer<AB: AutodiffBackend> {
     run_id: String,
     dataset: String,
     device: Device<AB>,
+    compute_dtype: DType,
     model: Option<SingleStreamDiT<AB>>,
     ema: Ema<AB::InnerBackend, InnerDiT<AB>>,
     optim: AdamW<AB>,
@@ -92,6 +93,9 @@ pub struct TrainerParts<'a, AB: AutodiffBackend> {
     pub dit: SingleStreamDiTConfig,
     pub data: TrainingSet,
     pub device: Device<AB>,
+    /// What the forward computes in (`models.precision` on this build): the
+    /// parameters are cast to it in the graph, gradients and weights stay f32.
+    pub compute_dtype: DType,
     /// A checkpoint to continue from.
     pub resume: Option<&'a CheckpointFiles>,
 }
@@ -106,6 +110,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             dit,
             data,
             device,
+            compute_dtype,
             resume,
         } = parts;
         let streams = Streams::new(config.seed);
@@ -129,6 +134,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             run_id: run_id.to_string(),
             dataset: dataset.to_string(),
             device,
+            compute_dtype,
             dit,
             config,
         };
@@ -140,7 +146,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                         .init_seeded(&trainer.device, trainer.config.seed)?,
                 );
                 let params = trainer.model()?.parameter_count();
-                tracing::info!(run_id, params, ?plan, "fresh model");
+                tracing::info!(run_id, params, ?plan, ?compute_dtype, "fresh model");
             }
             Some(files) => trainer.restore(files)?,
         }
@@ -204,7 +210,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         if state.plan != self.plan && !self.config.reset_optimizer {
             tracing::warn!(saved = ?state.plan, now = ?self.plan, "the data changed since the checkpoint: the plan differs");
         }
-        tracing::info!(run_id = %self.run_id, from = %key, step = state.position.global_step, epoch = state.position.epoch, "resumed");
+        tracing::info!(run_id = %self.run_id, from = %key, step = state.position.global_step, epoch = state.position.epoch, compute_dtype = ?self.compute_dtype, "resumed");
         self.model = Some(model);
         Ok(())
     }
@@ -228,6 +234,11 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             Some(ema) => Ok(ema.clone()),
             None => Ok(self.model()?.valid()),
         }
+    }
+
+    /// What the forward computes in.
+    pub fn compute_dtype(&self) -> DType {
+        self.compute_dtype
     }
 
     /// The DiT configuration.
@@ -383,7 +394,8 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         let x_t = interpolate(x0.clone(), x1.clone(), t.clone());
 
         AB::seed(device, self.streams.seed(Purpose::Dropout, epoch, index));
-        let v_pred = model.try_forward(x_t.clone(), t.clone(), text.clone())?;
+        let compute = model.clone().with_dtype(self.compute_dtype);
+        let v_pred = compute.try_forward(x_t.clone(), t.clone(), text.clone())?;
         let mut loss =
             loss_kind(self.config.loss).compute(v_pred.clone(), velocity_target(x0, x1.clone()));
         if self_eval {
@@ -396,7 +408,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                     inner,
                 ),
             };
-            let teacher = self.ema_model()?;
+            let teacher = self.ema_model()?.with_dtype(self.compute_dtype);
             let velocity = |x, t, text| teacher.forward(x, t, text);
             let settings = SelfEvalConfig::new().with_teacher_cfg(self.config.self_eval.cfg);
             let self_loss = self_eval_loss(&velocity, x_t, t, v_pred, x1, text, draws, &settings)?;

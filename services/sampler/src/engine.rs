@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use burn::prelude::*;
+use burn::tensor::DType;
 use image::RgbImage;
 use ssdit_core::backend::{ComputeBackend, DeviceSpec};
 use ssdit_core::config::ModelsConfig;
@@ -66,6 +67,8 @@ impl EngineInfo {
 /// The compute thread's state.
 pub struct Engine {
     device: Device<B>,
+    /// What the DiTs compute in (`models.precision` on this build).
+    dtype: DType,
     text: TextEncoder<B>,
     codec: Box<dyn LatentCodec<B>>,
     normalization: DatasetNormalization,
@@ -99,6 +102,7 @@ impl Engine {
             .map_err(|e| model_error("vae", &models.vae, e.to_string()))?;
         Ok(Self {
             device,
+            dtype: models.precision.compute_dtype(),
             text,
             codec,
             normalization,
@@ -158,7 +162,7 @@ impl Engine {
         }
         .map_err(|e| fail(e.to_string()))?;
         self.check_fits(config).map_err(fail)?;
-        Ok(model)
+        Ok(model.with_dtype(self.dtype))
     }
 
     fn check_fits(&self, config: &SingleStreamDiTConfig) -> Result<(), String> {

@@ -5,6 +5,7 @@
 
 use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::backend::AutodiffBackend;
 use ssdit_core::config::TrainConfig;
 use ssdit_dataset::{Dataset, Encodings};
@@ -71,6 +72,17 @@ impl Fixture {
         resume: Option<&CheckpointFiles>,
         data: TrainingSet,
     ) -> Trainer<B> {
+        self.trainer_computing_in(config, resume, data, DType::F32)
+    }
+
+    /// [`trainer_on`](Self::trainer_on), the forward computing in `compute_dtype`.
+    pub fn trainer_computing_in<B: AutodiffBackend>(
+        &self,
+        config: &TrainConfig,
+        resume: Option<&CheckpointFiles>,
+        data: TrainingSet,
+        compute_dtype: DType,
+    ) -> Trainer<B> {
         let dit = tiny_dit(&data, config.dropout);
         Trainer::new(TrainerParts {
             run_id: RUN,
@@ -79,6 +91,7 @@ impl Fixture {
             dit,
             data,
             device: Default::default(),
+            compute_dtype,
             resume,
         })
         .unwrap()

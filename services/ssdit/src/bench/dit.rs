@@ -79,7 +79,8 @@ pub struct DitArgs {
     /// `cpu`, or `cuda` (our side needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Number format; bf16 on a GPU only (ours: `Cuda<bf16>`; the twin: bf16 autocast).
+    /// Number format; bf16 on a GPU only (ours: f32 weights cast to bf16 for
+    /// the forward, as the trainer does; the twin: bf16 autocast).
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     dtype: Dtype,
     /// Compute threads of each side (default: every core).

@@ -10,7 +10,7 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{DType, Distribution};
 use clap::{Args, ValueEnum};
 use ssdit_flow::{Loss, Sampler, SamplerConfig, interpolate, velocity_target};
 use ssdit_model::{SingleStreamDiT, SingleStreamDiTConfig};
@@ -27,7 +27,8 @@ const WEIGHT_DECAY: f64 = 0.05;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Dtype {
     F32,
-    /// bfloat16 (GPU only: `Cuda<bf16>` here, autocast in the twin).
+    /// bfloat16 mixed precision, GPU only: f32 weights cast to bf16 for
+    /// the forward, as the trainer and the sampler do (autocast in the twin).
     Bf16,
 }
 
@@ -36,6 +37,14 @@ impl Dtype {
         match self {
             Self::F32 => "f32",
             Self::Bf16 => "bf16",
+        }
+    }
+
+    /// What the model computes in.
+    fn compute(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::Bf16 => DType::BF16,
         }
     }
 }
@@ -147,9 +156,11 @@ impl WorkerArgs {
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<std::process::ExitCode> {
     let measurement = match (args.device.as_str(), args.dtype) {
-        ("cpu", Dtype::F32) => measure::<burn::backend::NdArray<f32>>(&args, Default::default())?,
+        ("cpu", Dtype::F32) => {
+            measure::<burn::backend::NdArray<f32>>(&args, Default::default(), DType::F32)?
+        }
         ("cpu", Dtype::Bf16) => bail!("bf16 runs on a GPU only; use --dtype f32 on the cpu"),
-        ("cuda", dtype) => cuda::measure(&args, dtype)?,
+        ("cuda", dtype) => cuda::measure(&args, dtype.compute())?,
         (other, _) => bail!("unknown device {other:?}: expected cpu or cuda"),
     };
     println!("{}", serde_json::to_string(&measurement)?);
@@ -160,24 +171,23 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<std::process::ExitCode> {
 mod cuda {
     use burn::backend::Cuda;
     use burn::backend::cuda::CudaDevice;
-    use burn::tensor::bf16;
 
-    use super::{Dtype, Measurement, WorkerArgs};
+    use burn::tensor::DType;
 
-    pub fn measure(args: &WorkerArgs, dtype: Dtype) -> anyhow::Result<Measurement> {
-        let device = CudaDevice::new(0);
-        match dtype {
-            Dtype::F32 => super::measure::<Cuda<f32>>(args, device),
-            Dtype::Bf16 => super::measure::<Cuda<bf16>>(args, device),
-        }
+    use super::{Measurement, WorkerArgs};
+
+    pub fn measure(args: &WorkerArgs, dtype: DType) -> anyhow::Result<Measurement> {
+        super::measure::<Cuda<f32>>(args, CudaDevice::new(0), dtype)
     }
 }
 
 #[cfg(not(feature = "cuda"))]
 mod cuda {
-    use super::{Dtype, Measurement, WorkerArgs};
+    use burn::tensor::DType;
 
-    pub fn measure(_args: &WorkerArgs, _dtype: Dtype) -> anyhow::Result<Measurement> {
+    use super::{Measurement, WorkerArgs};
+
+    pub fn measure(_args: &WorkerArgs, _dtype: DType) -> anyhow::Result<Measurement> {
         anyhow::bail!(
             "this ssdit was built without the `cuda` feature; rebuild with --features cuda"
         )
@@ -228,7 +238,12 @@ fn timed<B: Backend>(
         .collect()
 }
 
-fn measure<B: Backend>(args: &WorkerArgs, device: Device<B>) -> anyhow::Result<Measurement> {
+/// Every phase not skipped, with the model computing in `dtype`.
+fn measure<B: Backend>(
+    args: &WorkerArgs,
+    device: Device<B>,
+    dtype: DType,
+) -> anyhow::Result<Measurement> {
     let config = args.model_config();
     let mut measurement = Measurement {
         side: "ssdit".into(),
@@ -241,17 +256,17 @@ fn measure<B: Backend>(args: &WorkerArgs, device: Device<B>) -> anyhow::Result<M
         gpu_peak_bytes: None,
     };
     if !args.skips("forward") {
-        measurement.forward_ms = time_forward::<B>(args, &config, &device)?;
+        measurement.forward_ms = time_forward::<B>(args, &config, &device, dtype)?;
     }
     if !args.skips("train") {
         measurement.train_ms = if args.checkpointing {
-            time_train_step::<Autodiff<B, BalancedCheckpointing>>(args, &config, &device)?
+            time_train_step::<Autodiff<B, BalancedCheckpointing>>(args, &config, &device, dtype)?
         } else {
-            time_train_step::<Autodiff<B>>(args, &config, &device)?
+            time_train_step::<Autodiff<B>>(args, &config, &device, dtype)?
         };
     }
     if !args.skips("sample") {
-        measurement.sample_ms = time_sampling::<B>(args, &config, &device)?;
+        measurement.sample_ms = time_sampling::<B>(args, &config, &device, dtype)?;
     }
     measurement.peak_rss_kib = peak_rss_kib();
     Ok(measurement)
@@ -293,8 +308,9 @@ fn time_forward<B: Backend>(
     args: &WorkerArgs,
     config: &SingleStreamDiTConfig,
     device: &Device<B>,
+    dtype: DType,
 ) -> anyhow::Result<Vec<f64>> {
-    let model = model::<B>(config, device)?;
+    let model = model::<B>(config, device)?.with_dtype(dtype);
     let inputs = Inputs::<B>::random(args, config.in_channels, device);
     timed::<B>(device, args.iters, |_| {
         model.try_forward(inputs.x1.clone(), inputs.t.clone(), inputs.text.clone())?;
@@ -302,12 +318,13 @@ fn time_forward<B: Backend>(
     })
 }
 
-/// Forward, MSE against the velocity target, backward, global clip, AdamW:
-/// the trainer's step on one micro-batch.
+/// Forward (in `dtype`), MSE against the velocity target, backward, global
+/// clip, AdamW on the f32 weights: the trainer's step on one micro-batch.
 fn time_train_step<AB: burn::tensor::backend::AutodiffBackend>(
     args: &WorkerArgs,
     config: &SingleStreamDiTConfig,
     device: &Device<AB>,
+    dtype: DType,
 ) -> anyhow::Result<Vec<f64>> {
     let mut model = Some(model::<AB>(config, device)?);
     let inputs = Inputs::<AB>::random(args, config.in_channels, device);
@@ -320,7 +337,11 @@ fn time_train_step<AB: burn::tensor::backend::AutodiffBackend>(
             .take()
             .context("the model was lost in a failed step")?;
         let x_t = interpolate(inputs.noise.clone(), inputs.x1.clone(), inputs.t.clone());
-        let prediction = current.try_forward(x_t, inputs.t.clone(), inputs.text.clone())?;
+        let prediction = current.clone().with_dtype(dtype).try_forward(
+            x_t,
+            inputs.t.clone(),
+            inputs.text.clone(),
+        )?;
         let target = velocity_target(inputs.noise.clone(), inputs.x1.clone());
         let loss = Loss::Mse.compute(prediction, target);
         let mut grads = GradientsParams::from_grads(loss.backward(), &current);
@@ -334,8 +355,9 @@ fn time_sampling<B: Backend>(
     args: &WorkerArgs,
     config: &SingleStreamDiTConfig,
     device: &Device<B>,
+    dtype: DType,
 ) -> anyhow::Result<Vec<f64>> {
-    let model = model::<B>(config, device)?;
+    let model = model::<B>(config, device)?.with_dtype(dtype);
     let inputs = Inputs::<B>::random(args, config.in_channels, device);
     let cond = inputs.text.narrow(0, 0, 1); // [1, L, D]
     let noise = Tensor::<B, 4>::random(
@@ -406,14 +428,18 @@ mod tests {
     }
 
     #[test]
-    fn measures_every_phase_of_a_tiny_model() {
-        let m = measure::<burn::backend::NdArray<f32>>(&tiny(), Default::default()).unwrap();
-        assert_eq!(
-            (m.forward_ms.len(), m.train_ms.len(), m.sample_ms.len()),
-            (2, 2, 1)
-        );
-        assert!(m.forward_ms.iter().chain(&m.train_ms).all(|ms| *ms > 0.0));
-        assert!(m.peak_rss_kib > 0);
+    fn measures_every_phase_of_a_tiny_model_in_full_and_mixed_precision() {
+        // f64 stands in for bf16 on the CPU: the phases' mixed-precision path.
+        for dtype in [DType::F32, DType::F64] {
+            let m =
+                measure::<burn::backend::NdArray<f32>>(&tiny(), Default::default(), dtype).unwrap();
+            assert_eq!(
+                (m.forward_ms.len(), m.train_ms.len(), m.sample_ms.len()),
+                (2, 2, 1)
+            );
+            assert!(m.forward_ms.iter().chain(&m.train_ms).all(|ms| *ms > 0.0));
+            assert!(m.peak_rss_kib > 0);
+        }
     }
 
     #[test]
@@ -423,7 +449,8 @@ mod tests {
             skip: "forward,sample".into(),
             ..tiny()
         };
-        let m = measure::<burn::backend::NdArray<f32>>(&args, Default::default()).unwrap();
+        let m =
+            measure::<burn::backend::NdArray<f32>>(&args, Default::default(), DType::F32).unwrap();
         assert_eq!((m.forward_ms.len(), m.train_ms.len()), (0, 2));
         assert!(
             m.runtime.contains("balanced checkpointing"),

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The checks of one GPU session, prepared to fit its device time (about
+# 15 minutes, machine start included): the GPU benchmarks of
+# docs/benchmarks.md and the whole job trained in bf16 mixed precision.
+#
+# Build the CUDA binary where Rust is (no GPU needed), then run this from the
+# repository root on the GPU machine (CUDA and PyTorch installed):
+#
+#   cargo build --release -p ssdit --features cuda
+#   strip -o gpu-bin/ssdit "$CARGO_TARGET_DIR/release/ssdit"  # travels with the tree (64 MiB in all)
+#   OUT=$OUT bench/gpu-check.sh gpu-bin/ssdit                  # on the GPU machine
+#
+# Four benchmarks of at most 3 minutes and a run of at most 5: give the
+# command 600 s and expect it to take about half of that.
+# Every step has its own time limit, so one that hangs does not take the
+# rest; a failed step is reported and the script goes on. Results go to
+# $OUT (default gpu-out/), in few files (the device tool brings back eight):
+# summary.txt (every step's output), one JSON per benchmark, the run's
+# sheet.png. DEVICE=cpu SIDES=ours CONFIGS=small STEPS=30 runs the same
+# steps on the CPU, to check the script itself.
+set -uo pipefail
+
+bin=${1:?usage: bench/gpu-check.sh PATH/TO/ssdit (a --features cuda build)}
+out=${OUT:-gpu-out}
+device=${DEVICE:-cuda}
+sides=${SIDES:-both}
+configs=${CONFIGS:-seed small}
+steps=${STEPS:-3000}
+mkdir -p "$out"
+failed=0
+
+step() {
+  local name=$1 limit=$2
+  shift 2
+  printf '\n=== %s (%s, limit %ss)\n' "$name" "$(date +%T)" "$limit" | tee -a "$out/summary.txt"
+  local started=$SECONDS
+  timeout "$limit" "$@" 2>&1 | tee -a "$out/summary.txt"
+  local rc=${PIPESTATUS[0]}
+  printf -- '--- %s: exit %s after %ss\n' "$name" "$rc" "$((SECONDS - started))" | tee -a "$out/summary.txt"
+  [ "$rc" -eq 0 ] || failed=$((failed + 1))
+}
+
+if command -v nvidia-smi > /dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$out/summary.txt"
+fi
+
+for config in $configs; do
+  for dtype in bf16 f32; do
+    [ "$device" = cpu ] && [ "$dtype" = bf16 ] && continue
+    step "bench-$config-$dtype" 180 "$bin" bench dit --config "$config" --device "$device" \
+      --dtype "$dtype" --sides "$sides" --iters 3 --json "$out/bench-$config-$dtype.json"
+  done
+done
+
+# The whole job on the embedded default, the DiT trained and sampled in
+# models.precision (bf16 by default) on the GPU: the sheet's PSNRs say
+# whether the generated images still reproduce their photos.
+run_dir=$(mktemp -d)
+step run 300 env SSDIT_DEVICE="$device" "$bin" run --steps "$steps" --out "$run_dir"
+cp "$run_dir/sheet.png" "$out/sheet.png" 2> /dev/null
+
+printf '\n%s step(s) failed\n' "$failed" | tee -a "$out/summary.txt"
+exit "$failed"
