@@ -9,11 +9,10 @@ use burn::module::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
+use ssdit_kernels::attention;
 
 use crate::fourier::{DftBases, FourierFilter};
-use crate::layers::{LocalSpatialBias, RmsNorm, SwiGlu, linear, normal};
+use crate::layers::{LocalSpatialBias, RmsNorm, SwiGlu, linear, normal, project};
 use crate::rope::RopeTable;
 
 /// What a fusion block needs to know about the image tokens at the end of
@@ -33,7 +32,9 @@ impl<B: Backend> ImageGrid<'_, B> {
 }
 
 /// Multi-head self-attention with per-head QK RMSNorm, as both block kinds
-/// of the seed compute it: `softmax(QKᵀ/√d)·V` through burn's attention op.
+/// of the seed compute it: `softmax(QKᵀ/√d)·V` ([`ssdit_kernels::attention`]).
+/// The norms and RoPE act per head vector, so they run on the projections'
+/// own token-major layout, before the heads are moved to the front.
 struct SelfAttention<'a, B: Backend> {
     q: &'a Linear<B>,
     k: &'a Linear<B>,
@@ -51,9 +52,7 @@ impl<B: Backend> SelfAttention<'_, B> {
         let [batch, tokens, dim] = x.dims();
         let head_dim = dim / self.heads;
         let split = |proj: &Linear<B>, x: Tensor<B, 3>| {
-            proj.forward(x)
-                .reshape([batch, tokens, self.heads, head_dim])
-                .swap_dims(1, 2) // [B, H, N, d]
+            project(proj, x).reshape([batch, tokens, self.heads, head_dim]) // [B, N, H, d]
         };
         let mut q = self.norm_q.forward(split(self.q, x.clone()));
         let mut k = self.norm_k.forward(split(self.k, x.clone()));
@@ -62,7 +61,8 @@ impl<B: Backend> SelfAttention<'_, B> {
             q = rope.apply(q);
             k = rope.apply(k);
         }
-        attention(q, k, v, None, None, AttentionModuleOptions::default()) // [B, H, N, d]
+        let heads_first = |t: Tensor<B, 4>| t.swap_dims(1, 2); // [B, H, N, d]
+        attention(heads_first(q), heads_first(k), heads_first(v))
             .swap_dims(1, 2)
             .reshape([batch, tokens, dim])
     }
@@ -194,7 +194,7 @@ impl<B: Backend> VisualFusionBlock<B> {
             heads: self.num_heads,
         }
         .forward(attention_in, Some(grid.rope));
-        let x = x + gate_msa.tanh() * self.dropout.forward(self.attention_out.forward(attended));
+        let x = x + gate_msa.tanh() * self.dropout.forward(project(&self.attention_out, attended));
 
         let image_tokens = x.clone().narrow(1, text, image);
         let x = add_to_image_tokens(x, self.local_bias.forward(image_tokens, grid.h, grid.w));
@@ -264,7 +264,7 @@ impl<B: Backend> ContextRefinerBlock<B> {
             heads: self.num_heads,
         }
         .forward(self.attention_norm1.forward(x.clone()), None);
-        let x = x + self.attention_out.forward(attended);
+        let x = x + project(&self.attention_out, attended);
         let ffn = self.feed_forward.forward(self.ffn_norm1.forward(x.clone()));
         x + ffn
     }

@@ -5,8 +5,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::layers::RmsNorm;
-use crate::precision::widened;
+use crate::layers::{RmsNorm, project};
+use ssdit_kernels::widened;
 
 /// Width of the sinusoidal timestep features (the seed's `timestep_embedding(t, 256)`).
 pub(crate) const TIMESTEP_FEATURES: usize = 256;
@@ -73,7 +73,7 @@ pub(crate) struct CaptionEmbedder<B: Backend> {
 
 impl<B: Backend> CaptionEmbedder<B> {
     pub fn forward(&self, text: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.linear.forward(self.norm.forward(text))
+        project(&self.linear, self.norm.forward(text))
     }
 }
 

@@ -29,8 +29,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::layers::{linear, torch_default_bias, xavier_uniform};
-use crate::precision::widened;
+use crate::layers::{linear, project, torch_default_bias, xavier_uniform};
+use ssdit_kernels::widened;
 
 /// The real 2-D DFT of an `h × w` grid and its `irfft2` inverse, as bases.
 #[derive(Debug, Clone)]
@@ -239,11 +239,8 @@ impl<B: Backend> FourierFilter<B> {
             .cast(dtype)
             .permute([0, 1, 3, 4, 2]) // [B, h, wf, C, 2]
             .reshape([batch, h * wf, 2 * channels]); // (re, im) interleaved per channel
-        let hidden = silu(self.freq_mlp.linear_in.forward(spectrum));
-        let filtered = self
-            .freq_mlp
-            .linear_out
-            .forward(hidden) // [B, h·wf, 2C]
+        let hidden = silu(project(&self.freq_mlp.linear_in, spectrum));
+        let filtered = project(&self.freq_mlp.linear_out, hidden) // [B, h·wf, 2C]
             .reshape([batch, h, wf, channels, 2])
             .permute([0, 1, 4, 2, 3]); // [B, h, 2, wf, C]
         let gate = self.gate.val().tanh().reshape([1, 1, 1]);

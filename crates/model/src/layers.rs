@@ -6,10 +6,6 @@ use burn::nn::Linear;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
-use burn::tensor::s;
-
-use crate::precision::widened;
 
 /// Standard deviation of the seed's `nn.init.normal_(…, std=0.02)`.
 pub(crate) const INIT_STD: f64 = 0.02;
@@ -52,6 +48,20 @@ pub(crate) fn linear<B: Backend>(
     }
 }
 
+/// `linear` applied to every token, as one matrix product over
+/// `[batch·tokens, d_in]`: burn's `Linear` on a 3-D input multiplies batch
+/// by batch and, under autodiff, sums a weight gradient per batch entry.
+///
+/// # Shapes
+/// - x: `[batch, tokens, d_in]`
+/// - output: `[batch, tokens, d_out]`
+pub(crate) fn project<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [batch, tokens, d_in] = x.dims();
+    let out = linear.forward(x.reshape([batch * tokens, d_in]));
+    let [_, d_out] = out.dims();
+    out.reshape([batch, tokens, d_out])
+}
+
 /// RMSNorm exactly as the seed writes it: `weight · x · rsqrt(mean(x²) + eps)`
 /// over the last axis (the seed's eps is 1e-6 everywhere).
 ///
@@ -76,18 +86,10 @@ impl<B: Backend> RmsNorm<B> {
         }
     }
 
-    /// Normalises in at least f32 (see [`widened`]), returns `x`'s dtype.
+    /// Normalises in at least f32 (see [`ssdit_kernels::rms_norm`]),
+    /// returns `x`'s dtype.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dtype = x.dtype();
-        let x = x.cast(widened(dtype));
-        let inv_rms = x
-            .clone()
-            .square()
-            .mean_dim(D - 1)
-            .add_scalar(self.eps)
-            .sqrt()
-            .recip(); // [..., 1]
-        (x * inv_rms).cast(dtype) * self.weight.val().unsqueeze()
+        ssdit_kernels::rms_norm(x, self.weight.val(), self.eps)
     }
 }
 
@@ -116,8 +118,8 @@ impl<B: Backend> SwiGlu<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(self.w1.forward(x.clone())); // [B, N, hidden]
-        self.w3.forward(gate * self.w2.forward(x))
+        let hidden = ssdit_kernels::swiglu(project(&self.w1, x.clone()), project(&self.w2, x)); // [B, N, hidden]
+        project(&self.w3, hidden)
     }
 }
 
@@ -126,10 +128,10 @@ impl<B: Backend> SwiGlu<B> {
 /// only; the caller adds it to the tokens.
 ///
 /// The parameters are the seed's `nn.Conv2d(dim, dim, 3, padding=1,
-/// groups=dim)`, but the forward pass is a sum of nine shifted copies of
-/// the grid, each scaled per channel, computed in token layout: on the CPU
-/// backend burn's depthwise convolution, and above all its backward pass,
-/// took a quarter of a training step.
+/// groups=dim)`; the forward pass runs in token layout
+/// ([`ssdit_kernels::depthwise_conv3x3`]): on the CPU backend burn's
+/// depthwise convolution, and above all its backward pass, took a quarter
+/// of a training step.
 ///
 /// # Shapes
 /// - input: `[batch, h·w, dim]` (row-major grid)
@@ -159,32 +161,12 @@ impl<B: Backend> LocalSpatialBias<B> {
     }
 
     pub fn forward(&self, tokens: Tensor<B, 3>, h: usize, w: usize) -> Tensor<B, 3> {
-        let [batch, len, dim] = tokens.dims();
-        let grid = zero_border(tokens.reshape([batch, h, w, dim])); // [B, h+2, w+2, C]
-        let taps = self.conv.weight.val().reshape([dim, 9]).transpose(); // [9, C]: row 3·i + j is tap (i, j)
-        let shifted = (0..3)
-            .flat_map(|i| (0..3).map(move |j| (i, j)))
-            .map(|(i, j)| {
-                let tap = taps.clone().slice(s![3 * i + j]).reshape([1, 1, 1, dim]);
-                grid.clone().slice(s![.., i..i + h, j..j + w, ..]) * tap // [B, h, w, C]
-            });
-        let sum = shifted
-            .reduce(|sum, term| sum + term)
-            .expect("a 3×3 kernel has taps");
-        let sum = match &self.conv.bias {
-            Some(bias) => sum + bias.val().reshape([1, 1, 1, dim]),
-            None => sum,
+        let bias = match &self.conv.bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([tokens.dims()[2]], (&tokens.device(), tokens.dtype())),
         };
-        sum.reshape([batch, len, dim]) // [B, h·w, C]
+        ssdit_kernels::depthwise_conv3x3(tokens, self.conv.weight.val(), bias, [h, w])
     }
-}
-
-/// `[B, h, w, C]` → `[B, h+2, w+2, C]` with a zero border, in the grid's
-/// dtype (burn's `pad` builds its output in the backend's default dtype).
-fn zero_border<B: Backend>(grid: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [batch, h, w, dim] = grid.dims();
-    Tensor::zeros([batch, h + 2, w + 2, dim], (&grid.device(), grid.dtype()))
-        .slice_assign(s![.., 1..h + 1, 1..w + 1, ..], grid)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::block::{BlockSizes, ContextRefinerBlock, ImageGrid, VisualFusionBlock
 use crate::cache::{GridCache, GridTables};
 use crate::embed::{CaptionEmbedder, TIMESTEP_FEATURES, TimestepEmbedder};
 use crate::fourier::DftBases;
-use crate::layers::{RmsNorm, linear, normal, torch_default_bias};
+use crate::layers::{RmsNorm, linear, normal, project, torch_default_bias};
 use crate::patch::{patchify, unpatchify};
 use crate::rope::RopeTable;
 use crate::{Error, Result, SingleStreamDiTConfig};
@@ -168,7 +168,7 @@ impl<B: Backend> SingleStreamDiT<B> {
         let (h, w) = (height / p, width / p);
         let (output_dtype, dtype) = (x.dtype(), self.dtype());
 
-        let image = self.x_embedder.forward(patchify(x.cast(dtype), p)); // [B, h·w, D]
+        let image = project(&self.x_embedder, patchify(x.cast(dtype), p)); // [B, h·w, D]
         let context = self.embed_caption(text) // [B, L, D]
             + self.text_pos_embed.val().narrow(1, 0, text_tokens);
         let c = self.t_embedder.forward(t); // [B, D]
@@ -206,7 +206,7 @@ impl<B: Backend> SingleStreamDiT<B> {
             }); // [B, L + h·w, D]
 
         let image = joint.narrow(1, text_tokens, h * w);
-        let patches = self.final_layer.forward(self.final_norm.forward(image)); // [B, h·w, C·p²]
+        let patches = project(&self.final_layer, self.final_norm.forward(image)); // [B, h·w, C·p²]
         Ok(unpatchify(patches, h, w, p, self.in_channels).cast(output_dtype))
     }
 

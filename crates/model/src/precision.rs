@@ -2,7 +2,7 @@
 //! built and loaded, bf16 (or f16) once [`SingleStreamDiT::with_dtype`] has
 //! cast them. What autocast keeps in f32 stays there: RMSNorm statistics,
 //! the timestep features and the Fourier filter's transforms run in at least
-//! f32 ([`widened`]); the tables built from the grid (RoPE, DFT bases) are
+//! f32 ([`ssdit_kernels::widened`]); the tables built from the grid (RoPE, DFT bases) are
 //! cast to the dtype of the tensors they meet.
 //!
 //! Under autodiff the casts of [`SingleStreamDiT::with_dtype`] are part of
@@ -15,15 +15,6 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::SingleStreamDiT;
-
-/// The dtype that statistics and spectral transforms of `dtype`
-/// activations run in: f32 for half precision, `dtype` itself otherwise.
-pub(crate) fn widened(dtype: DType) -> DType {
-    match dtype {
-        DType::BF16 | DType::F16 => DType::F32,
-        other => other,
-    }
-}
 
 /// Casts every float parameter to one dtype, keeping its id (and, under
 /// autodiff, its place in the graph).

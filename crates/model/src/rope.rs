@@ -85,21 +85,15 @@ impl<B: Backend> RopeTable<B> {
     /// Rotates queries or keys, in their dtype.
     ///
     /// # Shapes
-    /// - x: `[batch, heads, tokens, head_dim]`
-    /// - output: `[batch, heads, tokens, head_dim]`
+    /// - x: `[batch, tokens, heads, head_dim]`
+    /// - output: `[batch, tokens, heads, head_dim]`
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, _, head_dim] = x.dims();
-        let half = head_dim / 2;
-        let swapped = Tensor::cat(
-            vec![
-                x.clone().narrow(3, half, half),
-                x.clone().narrow(3, 0, half),
-            ],
-            3,
-        ); // [x₂, x₁]
         let dtype = x.dtype();
-        x * self.cos.clone().cast(dtype).unsqueeze()
-            + swapped * self.sin.clone().cast(dtype).unsqueeze()
+        ssdit_kernels::rope(
+            x,
+            self.cos.clone().cast(dtype),
+            self.sin.clone().cast(dtype),
+        )
     }
 }
 
@@ -155,7 +149,7 @@ mod tests {
             .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
             .collect();
         let x =
-            Tensor::<B, 4>::from_data(TensorData::new(values.clone(), [1, 1, tokens, d]), &device);
+            Tensor::<B, 4>::from_data(TensorData::new(values.clone(), [1, tokens, 1, d]), &device);
         let table = RopeTable::<B>::grid(h, w, d, 10_000.0, &device).with_text_prefix(text);
         let got = table.apply(x).into_data().to_vec::<f32>().unwrap();
 

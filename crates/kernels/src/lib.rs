@@ -1,0 +1,31 @@
+//! Fused kernels for the operations that dominate the DiT on the CPU:
+//! scaled dot-product attention, RMSNorm, rotary position embedding, the
+//! SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
+//! each forward and backward.
+//!
+//! burn's NdArray backend runs these as a chain of single-threaded
+//! element-wise passes, one allocation each, and its autodiff records every
+//! pass; for attention that chain streams the `tokens × tokens` score
+//! matrices through memory a dozen times per step. Here each operation is
+//! one pass over cache-sized blocks, on every core, with a hand-written
+//! backward pass.
+//!
+//! Every function here is generic over the backend and computes the same
+//! operation everywhere: on `NdArray` (f32 tensors) and `Autodiff<NdArray>`
+//! it runs the CPU kernels of this crate; on any other backend or dtype
+//! (CUDA, f64, bf16, the other autodiff strategies) it composes the
+//! operation from burn's tensor ops, which those backends fuse themselves.
+
+mod attention;
+mod cpu;
+mod depthwise;
+mod rms_norm;
+mod rope;
+mod route;
+mod swiglu;
+
+pub use attention::attention;
+pub use depthwise::depthwise_conv3x3;
+pub use rms_norm::{rms_norm, widened};
+pub use rope::rope;
+pub use swiglu::swiglu;

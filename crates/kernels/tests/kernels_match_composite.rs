@@ -1,0 +1,243 @@
+//! The CPU kernels against the same operations composed from burn's tensor
+//! ops (the depthwise convolution's composite is itself checked against
+//! burn's `conv2d` in the model's tests): values and gradients, on the plain backend and under both autodiff
+//! strategies. The reference runs in f64 (which the kernels leave to the
+//! composite path), so it is also the more accurate of the two.
+
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
+use burn::backend::{Autodiff, NdArray};
+use burn::prelude::*;
+use burn::tensor::{DType, Distribution, Tolerance};
+use ssdit_kernels::{attention, depthwise_conv3x3, rms_norm, rope, swiglu};
+
+type Cpu = NdArray<f32>;
+
+fn random<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn assert_close<B: Backend, const D: usize>(got: Tensor<B, D>, want: Tensor<B, D>, what: &str) {
+    assert_eq!(got.dtype(), DType::F32, "{what}: the kernels return f32");
+    let want = want.cast(DType::F32).into_data();
+    got.into_data()
+        .assert_approx_eq::<f32>(&want, Tolerance::absolute(2e-5).set_relative(1e-4));
+}
+
+/// `[batch, tokens, heads, head_dim]` moved to heads-first, as the DiT
+/// passes its projections (strided, not contiguous).
+fn heads_first<B: Backend>(t: Tensor<B, 4>) -> Tensor<B, 4> {
+    t.swap_dims(1, 2)
+}
+
+#[test]
+fn attention_matches_the_composite_forward() {
+    let device = Default::default();
+    let [q, k, v] =
+        [[2, 9, 3, 8], [2, 11, 3, 8], [2, 11, 3, 5]].map(|s| random::<Cpu, 4>(s, &device));
+    let got = attention(
+        heads_first(q.clone()),
+        heads_first(k.clone()),
+        heads_first(v.clone()),
+    );
+    let [q, k, v] = [q, k, v].map(|t| heads_first(t.cast(DType::F64)));
+    let want = attention(q, k, v);
+    assert_eq!(want.dtype(), DType::F64);
+    assert_close(got, want, "attention");
+}
+
+#[test]
+fn rms_norm_matches_the_composite_forward() {
+    let device = Default::default();
+    let x = heads_first(random::<Cpu, 4>([2, 7, 3, 16], &device));
+    let weight = random::<Cpu, 1>([16], &device);
+    let got = rms_norm(x.clone(), weight.clone(), 1e-6);
+    let want = rms_norm(x.cast(DType::F64), weight.cast(DType::F64), 1e-6);
+    assert_close(got, want, "rms_norm");
+}
+
+/// Gradients of `Σ g ⊙ op(inputs)` for every input, the inputs in `dtype`.
+fn gradients<C: CheckpointStrategy, const N: usize>(
+    inputs: &[Tensor<Cpu, 3>; N],
+    dtype: DType,
+    op: impl Fn([Tensor<Autodiff<Cpu, C>, 3>; N]) -> Tensor<Autodiff<Cpu, C>, 3>,
+) -> (Tensor<Cpu, 3>, [Tensor<Cpu, 3>; N]) {
+    let tracked = inputs
+        .clone()
+        .map(|t| Tensor::from_inner(t.cast(dtype)).require_grad());
+    let output = op(tracked.clone());
+    let g = cotangent::<Autodiff<Cpu, C>>(output.dims(), dtype);
+    let grads = (output.clone() * g).sum().backward();
+    let grads = tracked.map(|t| t.grad(&grads).expect("every input is tracked"));
+    (output.inner(), grads)
+}
+
+/// A fixed, irregular cotangent (not drawn from the backend's RNG, which
+/// tests running in parallel share).
+fn cotangent<B: Backend>(shape: [usize; 3], dtype: DType) -> Tensor<B, 3> {
+    let count = shape.iter().product::<usize>() as i64;
+    Tensor::<B, 1, Int>::arange(0..count, &Default::default())
+        .float()
+        .mul_scalar(0.71)
+        .sin()
+        .reshape(shape)
+        .cast(dtype)
+}
+
+fn gradients_match<C: CheckpointStrategy, const N: usize>(
+    inputs: [Tensor<Cpu, 3>; N],
+    op: impl Fn([Tensor<Autodiff<Cpu, C>, 3>; N]) -> Tensor<Autodiff<Cpu, C>, 3>,
+) {
+    let (got, got_grads) = gradients(&inputs, DType::F32, &op);
+    let (want, want_grads) = gradients(&inputs, DType::F64, &op);
+    assert_close(got, want, "value");
+    for (i, (got, want)) in got_grads.into_iter().zip(want_grads).enumerate() {
+        assert_close(got, want, &format!("gradient {i}"));
+    }
+}
+
+/// Attention over `[batch, tokens, 2·head_dim]` inputs split into two
+/// heads and moved heads-first (strided), as the DiT does.
+fn attention_3d<B: Backend>([q, k, v]: [Tensor<B, 3>; 3]) -> Tensor<B, 3> {
+    let split = |t: Tensor<B, 3>| {
+        let [batch, tokens, features] = t.dims();
+        heads_first(t.reshape([batch, tokens, 2, features / 2]))
+    };
+    let out = attention(split(q), split(k), split(v)); // [B, 2, N, dv]
+    let [batch, heads, tokens, dim] = out.dims();
+    out.swap_dims(1, 2).reshape([batch, tokens, heads * dim])
+}
+
+fn rms_norm_3d<B: Backend>([x, weight]: [Tensor<B, 3>; 2]) -> Tensor<B, 3> {
+    let dim = weight.dims()[2];
+    rms_norm(x, weight.reshape([dim]), 1e-6)
+}
+
+fn attention_inputs() -> [Tensor<Cpu, 3>; 3] {
+    let device = Default::default();
+    [[2, 10, 16], [2, 13, 16], [2, 13, 12]].map(|s| random(s, &device))
+}
+
+fn rms_norm_inputs() -> [Tensor<Cpu, 3>; 2] {
+    let device = Default::default();
+    [random([3, 70, 12], &device), random([1, 1, 12], &device)]
+}
+
+#[test]
+fn attention_gradients_match_the_composite() {
+    gradients_match::<NoCheckpointing, 3>(attention_inputs(), attention_3d);
+}
+
+#[test]
+fn attention_gradients_match_the_composite_under_checkpointing() {
+    gradients_match::<BalancedCheckpointing, 3>(attention_inputs(), attention_3d);
+}
+
+#[test]
+fn rms_norm_gradients_match_the_composite() {
+    gradients_match::<NoCheckpointing, 2>(rms_norm_inputs(), rms_norm_3d);
+}
+
+#[test]
+fn rms_norm_gradients_match_the_composite_under_checkpointing() {
+    gradients_match::<BalancedCheckpointing, 2>(rms_norm_inputs(), rms_norm_3d);
+}
+
+#[test]
+fn untracked_inputs_on_an_autodiff_backend_give_the_same_values() {
+    let inputs = attention_inputs();
+    let plain = attention_3d(inputs.clone());
+    let [q, k, v] = inputs.map(Tensor::<Autodiff<Cpu>, 3>::from_inner);
+    assert_close(
+        attention_3d([q, k, v]).inner(),
+        plain,
+        "untracked attention",
+    );
+}
+
+/// The grid the depthwise convolution's tokens form: odd and not square.
+const GRID: [usize; 2] = [3, 5];
+
+fn depthwise_3d<B: Backend>([tokens, weight, bias]: [Tensor<B, 3>; 3]) -> Tensor<B, 3> {
+    let channels = bias.dims()[2];
+    depthwise_conv3x3(
+        tokens,
+        weight.reshape([channels, 1, 3, 3]),
+        bias.reshape([channels]),
+        GRID,
+    )
+}
+
+fn depthwise_inputs() -> [Tensor<Cpu, 3>; 3] {
+    let device = Default::default();
+    [[2, 15, 6], [6, 1, 9], [1, 1, 6]].map(|s| random(s, &device))
+}
+
+fn swiglu_3d<B: Backend>([gate, up]: [Tensor<B, 3>; 2]) -> Tensor<B, 3> {
+    swiglu(gate, up)
+}
+
+fn swiglu_inputs() -> [Tensor<Cpu, 3>; 2] {
+    let device = Default::default();
+    [[2, 5, 40], [2, 5, 40]].map(|s| random::<Cpu, 3>(s, &device) * 3.0)
+}
+
+#[test]
+fn depthwise_convolution_values_and_gradients_match_the_composite() {
+    gradients_match::<NoCheckpointing, 3>(depthwise_inputs(), depthwise_3d);
+    gradients_match::<BalancedCheckpointing, 3>(depthwise_inputs(), depthwise_3d);
+}
+
+#[test]
+fn swiglu_values_and_gradients_match_the_composite() {
+    gradients_match::<NoCheckpointing, 2>(swiglu_inputs(), swiglu_3d);
+    gradients_match::<BalancedCheckpointing, 2>(swiglu_inputs(), swiglu_3d);
+}
+
+#[test]
+fn the_plain_backend_gives_the_autodiff_values() {
+    let depthwise = depthwise_inputs();
+    assert_close(
+        depthwise_3d(depthwise.clone()),
+        depthwise_3d(depthwise.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+        "depthwise",
+    );
+    let gates = swiglu_inputs();
+    assert_close(
+        swiglu_3d(gates.clone()),
+        swiglu_3d(gates.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+        "swiglu",
+    );
+}
+
+/// RoPE over `[batch, tokens, 3·8]` inputs split into three heads of 8,
+/// with fixed tables (constants, as the model's are).
+fn rope_3d<B: Backend>([x]: [Tensor<B, 3>; 1]) -> Tensor<B, 3> {
+    let [batch, tokens, features] = x.dims();
+    let (device, dtype) = (x.device(), x.dtype());
+    let table = |phase: f64| {
+        Tensor::<B, 1, Int>::arange(0..(tokens * 8) as i64, &device)
+            .float()
+            .mul_scalar(0.37)
+            .add_scalar(phase)
+            .cos()
+            .reshape([tokens, 8])
+            .cast(dtype)
+    };
+    rope(x.reshape([batch, tokens, 3, 8]), table(0.0), table(1.3))
+        .reshape([batch, tokens, features])
+}
+
+#[test]
+fn rope_values_and_gradients_match_the_composite() {
+    let x = || [random::<Cpu, 3>([2, 37, 24], &Default::default())];
+    gradients_match::<NoCheckpointing, 1>(x(), rope_3d);
+    gradients_match::<BalancedCheckpointing, 1>(x(), rope_3d);
+    let x = x();
+    assert_close(
+        rope_3d(x.clone()),
+        rope_3d(x.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+        "rope",
+    );
+}
