@@ -162,11 +162,8 @@ mod tests {
     use super::*;
 
     fn values(shape: (usize, usize, usize, usize), seed: u32) -> Array4<f32> {
-        let mut state = seed;
-        Array::from_shape_fn(shape, |_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-        })
+        let count = shape.0 * shape.1 * shape.2 * shape.3;
+        Array::from_shape_vec(shape, crate::cpu::test_values(count, seed)).expect("count matches")
     }
 
     /// The textbook formula, one score at a time, in f64.

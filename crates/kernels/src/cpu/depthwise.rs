@@ -140,16 +140,7 @@ fn correlate(d_tap: &mut [f32], grad: &[f32], input: &[f32], shift: isize, grid:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::cpu::test_values as values;
 
     /// The convolution one output value at a time.
     fn direct(x: &[f32], taps: &[f32], bias: &[f32], g: Grid) -> Vec<f32> {

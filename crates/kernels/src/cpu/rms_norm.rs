@@ -83,16 +83,7 @@ pub(crate) fn backward(grad: &[f32], x: &[f32], weight: &[f32], inv_rms: &[f32])
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::cpu::test_values as values;
 
     #[test]
     fn normalises_rows_and_differentiates_like_finite_differences() {
