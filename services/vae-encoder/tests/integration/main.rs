@@ -1,0 +1,9 @@
+//! Integration tests of the vae-encoder service: gRPC, NATS and the bus worker.
+//!
+//! One test binary per package: each file is a module, so the package's
+//! generic code is compiled and linked once for all of them.
+
+mod common;
+mod grpc;
+mod nats;
+mod worker;
