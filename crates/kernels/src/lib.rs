@@ -1,7 +1,8 @@
 //! Fused kernels for the operations that dominate the DiT on the CPU:
 //! scaled dot-product attention, RMSNorm, rotary position embedding, the
 //! SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
-//! each forward and backward.
+//! each forward and backward, the linear layers' products (backward without
+//! transposed copies) and the AdamW update of the training step.
 //!
 //! burn's NdArray backend runs these as a chain of single-threaded
 //! element-wise passes, one allocation each, and its autodiff records every
@@ -16,16 +17,20 @@
 //! (CUDA, f64, bf16, the other autodiff strategies) it composes the
 //! operation from burn's tensor ops, which those backends fuse themselves.
 
+mod adamw;
 mod attention;
 mod cpu;
 mod depthwise;
+mod linear;
 mod rms_norm;
 mod rope;
 mod route;
 mod swiglu;
 
+pub use adamw::{AdamWScalars, AdamWState, adamw_step};
 pub use attention::attention;
 pub use depthwise::depthwise_conv3x3;
+pub use linear::linear;
 pub use rms_norm::{rms_norm, widened};
 pub use rope::rope;
 pub use swiglu::swiglu;

@@ -10,7 +10,10 @@ use burn::backend::autodiff::checkpoint::strategy::{
 use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Tolerance};
-use ssdit_kernels::{attention, depthwise_conv3x3, rms_norm, rope, swiglu};
+use ssdit_kernels::{
+    AdamWScalars, AdamWState, adamw_step, attention, depthwise_conv3x3, linear, rms_norm, rope,
+    swiglu,
+};
 
 type Cpu = NdArray<f32>;
 
@@ -239,5 +242,80 @@ fn rope_values_and_gradients_match_the_composite() {
         rope_3d(x.clone()),
         rope_3d(x.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
         "rope",
+    );
+}
+
+/// A linear layer over `[1, d_in, rows]` inputs transposed to `[rows, d_in]`
+/// (strided, as a view), with the weight and bias reshaped from `[1, d_in,
+/// d_out]` and `[1, 1, d_out]`.
+fn linear_3d<B: Backend>([x, weight, bias]: [Tensor<B, 3>; 3]) -> Tensor<B, 3> {
+    let [_, d_in, rows] = x.dims();
+    let [_, _, d_out] = weight.dims();
+    let x = x.reshape([d_in, rows]).transpose();
+    linear(
+        x,
+        weight.reshape([d_in, d_out]),
+        Some(bias.reshape([d_out])),
+    )
+    .reshape([1, rows, d_out])
+}
+
+fn linear_inputs() -> [Tensor<Cpu, 3>; 3] {
+    let device = Default::default();
+    [[1, 24, 37], [1, 24, 19], [1, 1, 19]].map(|s| random(s, &device))
+}
+
+#[test]
+fn linear_values_and_gradients_match_the_composite() {
+    gradients_match::<NoCheckpointing, 3>(linear_inputs(), linear_3d);
+    gradients_match::<BalancedCheckpointing, 3>(linear_inputs(), linear_3d);
+    let inputs = linear_inputs();
+    assert_close(
+        linear_3d(inputs.clone()),
+        linear_3d(inputs.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+        "linear",
+    );
+}
+
+#[test]
+fn adamw_step_matches_the_composite_and_leaves_shared_tensors_alone() {
+    let device = Default::default();
+    let len = 40_000; // several of the kernel's blocks
+    let [param, grad, exp_avg, v] = [0; 4].map(|_| random::<Cpu, 1>([len], &device));
+    let state = AdamWState {
+        param,
+        exp_avg,
+        exp_avg_sq: v.abs(),
+    };
+    let step = 4;
+    let scalars = AdamWScalars {
+        decay: Some(1.0 - 2e-4 * 0.05),
+        first_rate: 0.1,
+        beta_2: 0.999,
+        second_rate: 1.0 - 0.999,
+        bias_correction_2_sqrt: (1.0 - 0.999f64.powi(step)).sqrt(),
+        epsilon: 1e-8,
+        step_size: 2e-4 / (1.0 - 0.9f64.powi(step)),
+    };
+    let wide = |t: &Tensor<Cpu, 1>| t.clone().cast(DType::F64);
+    let want = adamw_step(
+        AdamWState {
+            param: wide(&state.param),
+            exp_avg: wide(&state.exp_avg),
+            exp_avg_sq: wide(&state.exp_avg_sq),
+        },
+        wide(&grad),
+        &scalars,
+    );
+    let before = state.param.clone().into_data();
+    let shared = state.clone(); // the kernel must copy, not overwrite, these
+    let got = adamw_step(state, grad, &scalars);
+    assert_close(got.param, want.param, "param");
+    assert_close(got.exp_avg, want.exp_avg, "exp_avg");
+    assert_close(got.exp_avg_sq, want.exp_avg_sq, "exp_avg_sq");
+    assert_eq!(
+        shared.param.into_data(),
+        before,
+        "a shared parameter changed"
     );
 }

@@ -49,15 +49,20 @@ pub(crate) fn linear<B: Backend>(
 }
 
 /// `linear` applied to every token, as one matrix product over
-/// `[batch·tokens, d_in]`: burn's `Linear` on a 3-D input multiplies batch
-/// by batch and, under autodiff, sums a weight gradient per batch entry.
+/// `[batch·tokens, d_in]` ([`ssdit_kernels::linear`]): burn's `Linear` on a
+/// 3-D input multiplies batch by batch and, under autodiff, sums a weight
+/// gradient per batch entry.
 ///
 /// # Shapes
 /// - x: `[batch, tokens, d_in]`
 /// - output: `[batch, tokens, d_out]`
 pub(crate) fn project<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, tokens, d_in] = x.dims();
-    let out = linear.forward(x.reshape([batch * tokens, d_in]));
+    let out = ssdit_kernels::linear(
+        x.reshape([batch * tokens, d_in]),
+        linear.weight.val(),
+        linear.bias.as_ref().map(Param::val),
+    );
     let [_, d_out] = out.dims();
     out.reshape([batch, tokens, d_out])
 }

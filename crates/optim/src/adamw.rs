@@ -27,6 +27,8 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use ssdit_kernels::{AdamWScalars, AdamWState, adamw_step};
+
 use crate::error::{Error, Result, invalid};
 use crate::quant::{QuantizedBlocks, Signedness};
 
@@ -153,9 +155,14 @@ impl<B: Backend> Moment<B> {
         }
     }
 
-    pub(crate) fn value(&self) -> Tensor<B, 1> {
+    /// The moment's f32 values, moved out of an f32 moment (so that the
+    /// update can work in place) until [`store`](Self::store) puts them back.
+    fn take_value(&mut self) -> Tensor<B, 1> {
         match self {
-            Self::Fp32(t) => t.clone(),
+            Self::Fp32(t) => {
+                let empty = Tensor::empty([0], &t.device());
+                std::mem::replace(t, empty)
+            }
             Self::Blockwise(q) => q.dequantize(),
         }
     }
@@ -288,30 +295,24 @@ impl<AB: AutodiffBackend> AdamW<AB> {
             .or_insert_with(|| ParamState::new(len, &config.moments, &param.device()));
         state.step += 1;
         let step = state.step as f64;
-
-        let param = if config.weight_decay != 0.0 {
-            param.mul_scalar(1.0 - lr * config.weight_decay)
-        } else {
-            param
+        let scalars = AdamWScalars {
+            decay: (config.weight_decay != 0.0).then_some(1.0 - lr * config.weight_decay),
+            first_rate: 1.0 - config.beta_1,
+            beta_2: config.beta_2,
+            second_rate: 1.0 - config.beta_2,
+            bias_correction_2_sqrt: (1.0 - config.beta_2.powf(step)).sqrt(),
+            epsilon: config.epsilon,
+            step_size: lr / (1.0 - config.beta_1.powf(step)),
         };
-        let m = state.exp_avg.value();
-        let m = m.clone() + (grad.clone() - m).mul_scalar(1.0 - config.beta_1);
-        let v = state.exp_avg_sq.value().mul_scalar(config.beta_2)
-            + grad.clone().mul_scalar(1.0 - config.beta_2) * grad;
-
-        let bias_correction_1 = 1.0 - config.beta_1.powf(step);
-        let bias_correction_2 = 1.0 - config.beta_2.powf(step);
-        let step_size = lr / bias_correction_1;
-        let denom = v
-            .clone()
-            .sqrt()
-            .div_scalar(bias_correction_2.sqrt())
-            .add_scalar(config.epsilon);
-        let param = param + m.clone().mul_scalar(-step_size) / denom;
-
-        state.exp_avg.store(m);
-        state.exp_avg_sq.store(v);
-        param
+        let before = AdamWState {
+            param,
+            exp_avg: state.exp_avg.take_value(),
+            exp_avg_sq: state.exp_avg_sq.take_value(),
+        };
+        let after = adamw_step(before, grad, &scalars);
+        state.exp_avg.store(after.exp_avg);
+        state.exp_avg_sq.store(after.exp_avg_sq);
+        after.param
     }
 }
 

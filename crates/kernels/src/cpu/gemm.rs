@@ -1,7 +1,20 @@
 //! Matrix products of strided f32 views, single-threaded: the kernels run
 //! many independent products at once, one per rayon task.
+//!
+//! matrixmultiply is built with its `threading` feature (burn-ndarray turns
+//! it on), and hands any product with `m·k + k·n ≥ 2¹⁵` to its own thread
+//! pool: called from rayon tasks that already keep every core busy, that
+//! puts two threads on each core (forward −9 % with it off, docs/benchmarks.md).
+//! So a larger product is computed in blocks below that size.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, s};
+
+/// matrixmultiply's size (`m·k + k·n`) from which it uses more than one thread.
+const THREADED_SIZE: usize = 1 << 15;
+/// The longest stretch of the inner dimension in one block.
+const MAX_BLOCK_INNER: usize = 128;
+/// Block rows and columns are multiples of this (matrixmultiply's f32 kernels are 8 wide).
+const BLOCK_ALIGN: usize = 8;
 
 /// `c ← alpha·a·b + beta·c`.
 ///
@@ -18,6 +31,76 @@ pub(crate) fn gemm(
     let (k_b, n) = b.dim();
     assert_eq!(k, k_b, "gemm: inner sizes differ");
     assert_eq!(c.dim(), (m, n), "gemm: output shape");
+    let block = Block::for_product(m, k, n);
+    if block.covers(m, k, n) {
+        sgemm(alpha, a, b, beta, c);
+        return;
+    }
+    for rows in (0..m).step_by(block.rows) {
+        let rows = rows..(rows + block.rows).min(m);
+        for cols in (0..n).step_by(block.cols) {
+            let cols = cols..(cols + block.cols).min(n);
+            let mut c_block = c.slice_mut(s![rows.clone(), cols.clone()]);
+            for inner in (0..k).step_by(block.inner) {
+                let beta = if inner == 0 { beta } else { 1.0 };
+                let inner = inner..(inner + block.inner).min(k);
+                let a_block = a.slice(s![rows.clone(), inner.clone()]);
+                let b_block = b.slice(s![inner, cols.clone()]);
+                sgemm(alpha, a_block, b_block, beta, &mut c_block);
+            }
+        }
+    }
+}
+
+/// The extent of one block of a product: `rows × inner` of `a` times
+/// `inner × cols` of `b`, small enough that matrixmultiply keeps it on the
+/// calling thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Block {
+    rows: usize,
+    inner: usize,
+    cols: usize,
+}
+
+impl Block {
+    fn for_product(m: usize, k: usize, n: usize) -> Self {
+        if (m + n) * k < THREADED_SIZE {
+            return Self {
+                rows: m,
+                inner: k,
+                cols: n,
+            };
+        }
+        let inner = k.min(MAX_BLOCK_INNER);
+        let budget = (THREADED_SIZE - 1) / inner; // rows + cols may not exceed it
+        let half = budget / 2 / BLOCK_ALIGN * BLOCK_ALIGN;
+        let (rows, cols) = if m + n <= budget {
+            (m, n)
+        } else if m <= half {
+            (m, budget - m)
+        } else if n <= half {
+            (budget - n, n)
+        } else {
+            (half, half)
+        };
+        Self { rows, inner, cols }
+    }
+
+    fn covers(&self, m: usize, k: usize, n: usize) -> bool {
+        self.rows >= m && self.inner >= k && self.cols >= n
+    }
+}
+
+/// One call of matrixmultiply's SGEMM on the views as they are.
+fn sgemm(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let (m, k) = a.dim();
+    let n = b.dim().1;
     let [rsa, csa] = [a.strides()[0], a.strides()[1]];
     let [rsb, csb] = [b.strides()[0], b.strides()[1]];
     let [rsc, csc] = [c.strides()[0], c.strides()[1]];
@@ -40,5 +123,63 @@ pub(crate) fn gemm(
             rsc,
             csc,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array, Array2};
+
+    use super::*;
+
+    fn matrix(rows: usize, cols: usize, seed: u32) -> Array2<f32> {
+        let values = crate::cpu::test_values(rows * cols, seed);
+        Array::from_shape_vec((rows, cols), values).expect("count matches")
+    }
+
+    #[test]
+    fn every_block_stays_on_the_calling_thread() {
+        for m in [1, 7, 64, 100, 320, 1000, 4096] {
+            for k in [0, 1, 64, 127, 128, 129, 512, 3000] {
+                for n in [1, 8, 64, 320, 1000] {
+                    let block = Block::for_product(m, k, n);
+                    let (rows, inner, cols) = (block.rows, block.inner, block.cols);
+                    assert!(
+                        (rows + cols) * inner < THREADED_SIZE,
+                        "{m}×{k}×{n}: {block:?}"
+                    );
+                    assert!(rows >= 1 && cols >= 1, "{m}×{k}×{n}: {block:?}");
+                    assert!(
+                        rows <= m && inner <= k.max(1) && cols <= n,
+                        "{m}×{k}×{n}: {block:?}"
+                    );
+                    assert_eq!(block.covers(m, k, n), (m + n) * k < THREADED_SIZE);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_products_equal_the_whole_product_on_strided_views() {
+        for (m, k, n) in [
+            (5, 3, 4),
+            (300, 200, 150),
+            (40, 700, 90),
+            (320, 64, 320),
+            (9, 0, 6),
+        ] {
+            let a = matrix(k, m, 1); // transposed: column-major view of m×k
+            let b = matrix(k, n, 2);
+            let start = matrix(m, n, 3);
+            let mut c = start.clone();
+            gemm(0.5, a.t(), b.view(), -2.0, &mut c.view_mut());
+            let want = a.t().dot(&b) * 0.5 - &start * 2.0;
+            for (got, want) in c.iter().zip(want.iter()) {
+                assert!(
+                    (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{m}×{k}×{n}: {got} vs {want}"
+                );
+            }
+        }
     }
 }

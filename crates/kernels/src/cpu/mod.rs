@@ -2,10 +2,12 @@
 //! each operation, parallel over independent work items (rayon), each item
 //! one cache-sized pass. Results do not depend on the number of threads.
 
+pub(crate) mod adamw;
 pub(crate) mod attention;
 pub(crate) mod depthwise;
 mod exp;
 mod gemm;
+pub(crate) mod linear;
 mod reduce;
 pub(crate) mod rms_norm;
 pub(crate) mod rope;
