@@ -1,8 +1,10 @@
 //! Fused kernels for the operations that dominate the DiT on the CPU:
 //! scaled dot-product attention, RMSNorm, rotary position embedding, the
 //! SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
-//! each forward and backward, the linear layers' products (backward without
-//! transposed copies) and the AdamW update of the training step.
+//! the adaLN modulation and gated residuals (`y ⊙ scale + offset`), each
+//! forward and backward, the linear layers' products (backward without
+//! transposed copies), batched transposes, and the AdamW update of the
+//! training step.
 //!
 //! burn's NdArray backend runs these as a chain of single-threaded
 //! element-wise passes, one allocation each, and its autodiff records every
@@ -25,7 +27,9 @@ mod linear;
 mod rms_norm;
 mod rope;
 mod route;
+mod scale_add;
 mod swiglu;
+mod transpose;
 
 pub use adamw::{AdamWScalars, AdamWState, adamw_step};
 pub use attention::attention;
@@ -33,4 +37,6 @@ pub use depthwise::depthwise_conv3x3;
 pub use linear::linear;
 pub use rms_norm::{rms_norm, widened};
 pub use rope::rope;
+pub use scale_add::scale_add;
 pub use swiglu::swiglu;
+pub use transpose::transpose_last;

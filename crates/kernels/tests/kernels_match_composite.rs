@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Tolerance};
 use ssdit_kernels::{
     AdamWScalars, AdamWState, adamw_step, attention, depthwise_conv3x3, linear, rms_norm, rope,
-    swiglu,
+    scale_add, swiglu, transpose_last,
 };
 
 type Cpu = NdArray<f32>;
@@ -317,5 +317,46 @@ fn adamw_step_matches_the_composite_and_leaves_shared_tensors_alone() {
         shared.param.into_data(),
         before,
         "a shared parameter changed"
+    );
+}
+
+fn scale_add_3d<B: Backend>([y, scale, offset]: [Tensor<B, 3>; 3]) -> Tensor<B, 3> {
+    scale_add(y, scale, offset)
+}
+
+/// `y`, a per-batch scale and an offset of `offset_tokens` tokens (1: per batch).
+fn scale_add_inputs(offset_tokens: usize) -> [Tensor<Cpu, 3>; 3] {
+    let device = Default::default();
+    [[3, 45, 7], [3, 1, 7], [3, offset_tokens, 7]].map(|s| random(s, &device))
+}
+
+#[test]
+fn scale_add_values_and_gradients_match_the_composite() {
+    for offset_tokens in [1, 45] {
+        gradients_match::<NoCheckpointing, 3>(scale_add_inputs(offset_tokens), scale_add_3d);
+        gradients_match::<BalancedCheckpointing, 3>(scale_add_inputs(offset_tokens), scale_add_3d);
+        let inputs = scale_add_inputs(offset_tokens);
+        assert_close(
+            scale_add_3d(inputs.clone()),
+            scale_add_3d(inputs.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+            "scale_add",
+        );
+    }
+}
+
+fn transpose_3d<B: Backend>([x]: [Tensor<B, 3>; 1]) -> Tensor<B, 3> {
+    transpose_last(x)
+}
+
+#[test]
+fn transpose_values_and_gradients_match_the_composite() {
+    let x = || [random::<Cpu, 3>([3, 2, 41], &Default::default())];
+    gradients_match::<NoCheckpointing, 1>(x(), transpose_3d);
+    gradients_match::<BalancedCheckpointing, 1>(x(), transpose_3d);
+    let x = x();
+    assert_close(
+        transpose_last(x[0].clone()),
+        transpose_last(Tensor::<Autodiff<Cpu>, 3>::from_inner(x[0].clone())).inner(),
+        "transpose",
     );
 }

@@ -9,7 +9,7 @@ use burn::module::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use ssdit_kernels::attention;
+use ssdit_kernels::{attention, scale_add};
 
 use crate::fourier::{DftBases, FourierFilter};
 use crate::layers::{LocalSpatialBias, RmsNorm, SwiGlu, linear, normal, project};
@@ -87,7 +87,16 @@ fn add_to_image_tokens<B: Backend>(x: Tensor<B, 3>, delta: Tensor<B, 3>) -> Tens
 
 /// `x·(1 + scale) + shift`, with `[B, 1, D]` modulation.
 fn modulate<B: Backend>(x: Tensor<B, 3>, shift: Tensor<B, 3>, scale: Tensor<B, 3>) -> Tensor<B, 3> {
-    x * scale.add_scalar(1.0) + shift
+    scale_add(x, scale.add_scalar(1.0), shift)
+}
+
+/// `x + tanh(gate)·delta`, with a `[B, 1, D]` gate.
+fn gated_residual<B: Backend>(
+    x: Tensor<B, 3>,
+    gate: Tensor<B, 3>,
+    delta: Tensor<B, 3>,
+) -> Tensor<B, 3> {
+    scale_add(delta, gate.tanh(), x)
 }
 
 /// The seed's `VisualFusionBlock`, over a `[text, image]` sequence (text may
@@ -194,7 +203,11 @@ impl<B: Backend> VisualFusionBlock<B> {
             heads: self.num_heads,
         }
         .forward(attention_in, Some(grid.rope));
-        let x = x + gate_msa.tanh() * self.dropout.forward(project(&self.attention_out, attended));
+        let x = gated_residual(
+            x,
+            gate_msa,
+            self.dropout.forward(project(&self.attention_out, attended)),
+        );
 
         let image_tokens = x.clone().narrow(1, text, image);
         let x = add_to_image_tokens(x, self.local_bias.forward(image_tokens, grid.h, grid.w));
@@ -207,7 +220,7 @@ impl<B: Backend> VisualFusionBlock<B> {
             self.feed_forward.forward(ffn_in),
             self.fourier_filter.forward(fourier_in, grid.dft),
         );
-        x + gate_mlp.tanh() * self.dropout.forward(ffn_out)
+        gated_residual(x, gate_mlp, self.dropout.forward(ffn_out))
     }
 }
 

@@ -30,7 +30,7 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::layers::{linear, project, torch_default_bias, xavier_uniform};
-use ssdit_kernels::widened;
+use ssdit_kernels::{transpose_last, widened};
 
 /// The real 2-D DFT of an `h × w` grid and its `irfft2` inverse, as bases.
 #[derive(Debug, Clone)]
@@ -237,12 +237,13 @@ impl<B: Backend> FourierFilter<B> {
         let spectrum = dft
             .rfft2(x.cast(widened(dtype))) // [B, h, 2, wf, C]
             .cast(dtype)
-            .permute([0, 1, 3, 4, 2]) // [B, h, wf, C, 2]
+            .reshape([batch * h, 2, wf * channels]);
+        let spectrum = transpose_last(spectrum) // [B·h, (wf, C), 2]
             .reshape([batch, h * wf, 2 * channels]); // (re, im) interleaved per channel
         let hidden = silu(project(&self.freq_mlp.linear_in, spectrum));
         let filtered = project(&self.freq_mlp.linear_out, hidden) // [B, h·wf, 2C]
-            .reshape([batch, h, wf, channels, 2])
-            .permute([0, 1, 4, 2, 3]); // [B, h, 2, wf, C]
+            .reshape([batch * h, wf * channels, 2]);
+        let filtered = transpose_last(filtered).reshape([batch, h, 2, wf, channels]);
         let gate = self.gate.val().tanh().reshape([1, 1, 1]);
         dft.irfft2(filtered.cast(widened(dtype))).cast(dtype) * gate
     }

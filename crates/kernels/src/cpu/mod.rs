@@ -11,7 +11,9 @@ pub(crate) mod linear;
 mod reduce;
 pub(crate) mod rms_norm;
 pub(crate) mod rope;
+pub(crate) mod scale_add;
 pub(crate) mod swiglu;
+pub(crate) mod transpose;
 
 /// Deterministic values in `[−1, 1)` from a small LCG, for the kernels' unit tests.
 #[cfg(test)]
