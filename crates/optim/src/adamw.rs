@@ -17,7 +17,8 @@
 //! checkpoint needs stable names.
 //!
 //! The moments can be kept in f32 or block-wise 8-bit ([`MomentPrecision`],
-//! see [`crate::quant`] for the code); the update itself is always f32.
+//! see [`crate::quant`] for the code); the update itself is always f32,
+//! computed by [`ssdit_kernels::adamw_step`] (one in-place pass on the CPU).
 
 use std::collections::HashMap;
 

@@ -118,6 +118,19 @@ impl ServiceProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits up to `within` for `needle` to appear in the process's output;
+    /// returns whether it did.
+    pub async fn wait_logged(&self, needle: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.log().contains(needle) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// The last 40 lines of the process's output.
     pub fn log_tail(&self) -> String {
         let text = self.log();

@@ -248,6 +248,17 @@ async fn a_broker_restart_loses_nothing() {
     let text = cluster.serve(TEXT, "text").await;
     let folder = cluster.photos(16);
     let bus = cluster.bus().await;
+    // A service listens before it has reached NATS; the outage must find
+    // each one connected, or it has no disconnect to recover from.
+    for process in [&ingest, &vae, &text] {
+        assert!(
+            process
+                .wait_logged("nats connected", Duration::from_secs(60))
+                .await,
+            "never connected to NATS\n{}",
+            process.log_tail()
+        );
+    }
 
     let ingesting = {
         let folder = folder.clone();
