@@ -3,8 +3,8 @@
 //! SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
 //! the adaLN modulation and gated residuals (`y ⊙ scale + offset`), each
 //! forward and backward, the linear layers' products (backward without
-//! transposed copies), batched transposes, and the AdamW update of the
-//! training step.
+//! transposed copies), batched transposes and reshapes without copies, and
+//! the AdamW update of the training step.
 //!
 //! burn's NdArray backend runs these as a chain of single-threaded
 //! element-wise passes, one allocation each, and its autodiff records every
@@ -24,6 +24,7 @@ mod attention;
 mod cpu;
 mod depthwise;
 mod linear;
+mod reshape;
 mod rms_norm;
 mod rope;
 mod route;
@@ -35,6 +36,7 @@ pub use adamw::{AdamWScalars, AdamWState, adamw_step};
 pub use attention::attention;
 pub use depthwise::depthwise_conv3x3;
 pub use linear::linear;
+pub use reshape::reshape;
 pub use rms_norm::{rms_norm, widened};
 pub use rope::rope;
 pub use scale_add::scale_add;

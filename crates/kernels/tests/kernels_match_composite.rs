@@ -11,8 +11,8 @@ use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Tolerance};
 use ssdit_kernels::{
-    AdamWScalars, AdamWState, adamw_step, attention, depthwise_conv3x3, linear, rms_norm, rope,
-    scale_add, swiglu, transpose_last,
+    AdamWScalars, AdamWState, adamw_step, attention, depthwise_conv3x3, linear, reshape, rms_norm,
+    rope, scale_add, swiglu, transpose_last,
 };
 
 type Cpu = NdArray<f32>;
@@ -358,5 +358,25 @@ fn transpose_values_and_gradients_match_the_composite() {
         transpose_last(x[0].clone()),
         transpose_last(Tensor::<Autodiff<Cpu>, 3>::from_inner(x[0].clone())).inner(),
         "transpose",
+    );
+}
+
+/// Reshapes of a row-major input and of a strided one (axes swapped first).
+fn reshape_3d<B: Backend>([x]: [Tensor<B, 3>; 1]) -> Tensor<B, 3> {
+    let flat: Tensor<B, 2> = reshape(x.clone(), [6, 10]);
+    let strided = reshape(x.swap_dims(1, 2), [3, 4, 5]);
+    reshape(flat, [3, 4, 5]) * 2.0 + strided
+}
+
+#[test]
+fn reshape_values_and_gradients_match_the_composite() {
+    let x = || [random::<Cpu, 3>([2, 6, 5], &Default::default())];
+    gradients_match::<NoCheckpointing, 1>(x(), reshape_3d);
+    gradients_match::<BalancedCheckpointing, 1>(x(), reshape_3d);
+    let x = x();
+    assert_close(
+        reshape_3d(x.clone()),
+        reshape_3d(x.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+        "reshape",
     );
 }

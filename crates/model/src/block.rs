@@ -9,7 +9,7 @@ use burn::module::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use ssdit_kernels::{attention, scale_add};
+use ssdit_kernels::{attention, reshape, scale_add};
 
 use crate::fourier::{DftBases, FourierFilter};
 use crate::layers::{LocalSpatialBias, RmsNorm, SwiGlu, linear, normal, project};
@@ -52,7 +52,7 @@ impl<B: Backend> SelfAttention<'_, B> {
         let [batch, tokens, dim] = x.dims();
         let head_dim = dim / self.heads;
         let split = |proj: &Linear<B>, x: Tensor<B, 3>| {
-            project(proj, x).reshape([batch, tokens, self.heads, head_dim]) // [B, N, H, d]
+            reshape(project(proj, x), [batch, tokens, self.heads, head_dim]) // [B, N, H, d]
         };
         let mut q = self.norm_q.forward(split(self.q, x.clone()));
         let mut k = self.norm_k.forward(split(self.k, x.clone()));
@@ -62,9 +62,8 @@ impl<B: Backend> SelfAttention<'_, B> {
             k = rope.apply(k);
         }
         let heads_first = |t: Tensor<B, 4>| t.swap_dims(1, 2); // [B, H, N, d]
-        attention(heads_first(q), heads_first(k), heads_first(v))
-            .swap_dims(1, 2)
-            .reshape([batch, tokens, dim])
+        let attended = attention(heads_first(q), heads_first(k), heads_first(v));
+        reshape(attended.swap_dims(1, 2), [batch, tokens, dim])
     }
 }
 

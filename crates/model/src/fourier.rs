@@ -30,7 +30,7 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::layers::{linear, project, torch_default_bias, xavier_uniform};
-use ssdit_kernels::{transpose_last, widened};
+use ssdit_kernels::{reshape, transpose_last, widened};
 
 /// The real 2-D DFT of an `h × w` grid and its `irfft2` inverse, as bases.
 #[derive(Debug, Clone)]
@@ -143,13 +143,10 @@ impl<B: Backend> DftBases<B> {
             .forward_w
             .clone()
             .cast(dtype)
-            .matmul(x.reshape([batch * h, w, channels])) // [B·h, 2·wf, C]
-            .reshape([batch, 2 * h, wf * channels]); // rows (m, re|im)
-        self.forward_h
-            .clone()
-            .cast(dtype)
-            .matmul(rows) // [B, 2h, wf·C], rows (k, re|im)
-            .reshape([batch, h, 2, wf, channels])
+            .matmul(reshape(x, [batch * h, w, channels])); // [B·h, 2·wf, C]
+        let rows = reshape(rows, [batch, 2 * h, wf * channels]); // rows (m, re|im)
+        let spectrum = self.forward_h.clone().cast(dtype).matmul(rows); // [B, 2h, wf·C], rows (k, re|im)
+        reshape(spectrum, [batch, h, 2, wf, channels])
     }
 
     /// `irfft2(z, s=(h, w), norm="ortho")`, treating any spectrum as torch does.
@@ -165,13 +162,10 @@ impl<B: Backend> DftBases<B> {
             .inverse_h
             .clone()
             .cast(dtype)
-            .matmul(z.reshape([batch, 2 * h, wf * channels])) // [B, 2h, wf·C], rows (m, re|im)
-            .reshape([batch * h, 2 * wf, channels]); // rows (re|im, k)
-        self.inverse_w
-            .clone()
-            .cast(dtype)
-            .matmul(columns) // [B·h, w, C]
-            .reshape([batch, h * w, channels])
+            .matmul(reshape(z, [batch, 2 * h, wf * channels])); // [B, 2h, wf·C], rows (m, re|im)
+        let columns = reshape(columns, [batch * h, 2 * wf, channels]); // rows (re|im, k)
+        let grid = self.inverse_w.clone().cast(dtype).matmul(columns); // [B·h, w, C]
+        reshape(grid, [batch, h * w, channels])
     }
 }
 
@@ -234,16 +228,13 @@ impl<B: Backend> FourierFilter<B> {
         let [batch, _, channels] = x.dims();
         let (h, wf) = (dft.h, half_spectrum(dft.w));
         let dtype = x.dtype();
-        let spectrum = dft
-            .rfft2(x.cast(widened(dtype))) // [B, h, 2, wf, C]
-            .cast(dtype)
-            .reshape([batch * h, 2, wf * channels]);
-        let spectrum = transpose_last(spectrum) // [B·h, (wf, C), 2]
-            .reshape([batch, h * wf, 2 * channels]); // (re, im) interleaved per channel
+        let spectrum = dft.rfft2(x.cast(widened(dtype))).cast(dtype); // [B, h, 2, wf, C]
+        let spectrum = transpose_last(reshape(spectrum, [batch * h, 2, wf * channels])); // [B·h, (wf, C), 2]
+        let spectrum = reshape(spectrum, [batch, h * wf, 2 * channels]); // (re, im) interleaved per channel
         let hidden = silu(project(&self.freq_mlp.linear_in, spectrum));
-        let filtered = project(&self.freq_mlp.linear_out, hidden) // [B, h·wf, 2C]
-            .reshape([batch * h, wf * channels, 2]);
-        let filtered = transpose_last(filtered).reshape([batch, h, 2, wf, channels]);
+        let filtered = project(&self.freq_mlp.linear_out, hidden); // [B, h·wf, 2C]
+        let filtered = transpose_last(reshape(filtered, [batch * h, wf * channels, 2]));
+        let filtered = reshape(filtered, [batch, h, 2, wf, channels]);
         let gate = self.gate.val().tanh().reshape([1, 1, 1]);
         dft.irfft2(filtered.cast(widened(dtype))).cast(dtype) * gate
     }

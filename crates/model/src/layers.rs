@@ -59,12 +59,12 @@ pub(crate) fn linear<B: Backend>(
 pub(crate) fn project<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, tokens, d_in] = x.dims();
     let out = ssdit_kernels::linear(
-        x.reshape([batch * tokens, d_in]),
+        ssdit_kernels::reshape(x, [batch * tokens, d_in]),
         linear.weight.val(),
         linear.bias.as_ref().map(Param::val),
     );
     let [_, d_out] = out.dims();
-    out.reshape([batch, tokens, d_out])
+    ssdit_kernels::reshape(out, [batch, tokens, d_out])
 }
 
 /// RMSNorm exactly as the seed writes it: `weight · x · rsqrt(mean(x²) + eps)`

@@ -6,7 +6,7 @@ use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::{Distribution, TensorData};
+use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, StandardNormal};
@@ -26,7 +26,7 @@ fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 
 /// Inputs and targets drawn from their own generator seeded with `seed`
 /// (not burn's global one, which the tests running beside it also draw from).
-fn batch(seed: u64) -> (Tensor<AB, 2>, Tensor<AB, 2>) {
+fn batch(seed: u64, inputs: usize) -> (Tensor<AB, 2>, Tensor<AB, 2>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut normal = |shape: [usize; 2]| {
         let values: Vec<f32> = (0..shape[0] * shape[1])
@@ -34,11 +34,11 @@ fn batch(seed: u64) -> (Tensor<AB, 2>, Tensor<AB, 2>) {
             .collect();
         Tensor::from_data(TensorData::new(values, shape), &Default::default())
     };
-    (normal([8, 6]), normal([8, 4]))
+    (normal([8, inputs]), normal([8, 4]))
 }
 
 fn loss_grads(model: &Linear<AB>, seed: u64) -> GradientsParams {
-    let (x, y) = batch(seed);
+    let (x, y) = batch(seed, 6);
     let loss = (model.forward(x) - y).square().mean();
     GradientsParams::from_grads(loss.backward(), model)
 }
@@ -153,15 +153,8 @@ fn resume_is_bit_exact(moments: MomentPrecision, inputs: usize) {
     let config = AdamWConfig::new().with_moments(moments);
     let mut model = LinearConfig::new(inputs, 4).init::<AB>(&device);
     let mut optim = config.init::<AB>().unwrap();
-    let data = |seed: u64| {
-        B::seed(&device, seed);
-        (
-            Tensor::<AB, 2>::random([8, inputs], Distribution::Normal(0.0, 1.0), &device),
-            Tensor::<AB, 2>::random([8, 4], Distribution::Normal(0.0, 1.0), &device),
-        )
-    };
     let step = |model: Linear<AB>, optim: &mut ssdit_optim::AdamW<AB>, seed: u64| {
-        let (x, y) = data(seed);
+        let (x, y) = batch(seed, inputs);
         let loss = (model.forward(x) - y).square().mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-2, model, grads).unwrap()
