@@ -128,14 +128,8 @@ fn sgemm(
 
 #[cfg(test)]
 mod tests {
-    use ndarray::{Array, Array2};
-
     use super::*;
-
-    fn matrix(rows: usize, cols: usize, seed: u32) -> Array2<f32> {
-        let values = crate::cpu::test_values(rows * cols, seed);
-        Array::from_shape_vec((rows, cols), values).expect("count matches")
-    }
+    use crate::cpu::test_matrix as matrix;
 
     #[test]
     fn every_block_stays_on_the_calling_thread() {

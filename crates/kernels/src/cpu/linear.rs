@@ -27,14 +27,8 @@ fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 
 #[cfg(test)]
 mod tests {
-    use ndarray::Array;
-
     use super::*;
-
-    fn matrix(rows: usize, cols: usize, seed: u32) -> Array2<f32> {
-        let values = crate::cpu::test_values(rows * cols, seed);
-        Array::from_shape_vec((rows, cols), values).expect("count matches")
-    }
+    use crate::cpu::test_matrix as matrix;
 
     /// `Σ_jk a[j,·]·b[·,k]` one element at a time, in f64.
     fn naive(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f64> {

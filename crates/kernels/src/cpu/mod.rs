@@ -26,3 +26,10 @@ pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// A `rows × cols` matrix of [`test_values`], for the kernels' unit tests.
+#[cfg(test)]
+pub(crate) fn test_matrix(rows: usize, cols: usize, seed: u32) -> ndarray::Array2<f32> {
+    ndarray::Array2::from_shape_vec((rows, cols), test_values(rows * cols, seed))
+        .expect("as many values as the shape holds")
+}
