@@ -1,24 +1,25 @@
 //! The seed's `sanity_check.py` as a test: one cached sample, a small model,
 //! the CPU — the loss must fall below a tenth of its start and a sampled
-//! latent must approach the target. And the 8-bit AdamW must track the f32
-//! one on the same task.
+//! latent must approach the target; the same computing in real bf16 (burn's
+//! Flex CPU backend) with f32 master weights, as on a GPU. And the 8-bit
+//! AdamW must track the f32 one on the same task.
 
 mod common;
 
 use std::ops::ControlFlow;
 
+use burn::backend::Autodiff;
 use burn::prelude::*;
-use burn::tensor::ElementConversion;
-use common::{AB, Fixture, mean};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{DType, ElementConversion};
+use burn_flex::Flex;
+use common::{Fixture, mean};
 use ssdit_core::config::{OptimizerKind, TrainConfig};
 use ssdit_dataset::Bucket;
 use ssdit_train::Trainer;
 use ssdit_train::rng::{Purpose, Streams, normal};
 use ssdit_train::synthetic::SyntheticDataset;
 use ssdit_train::validate::sampler;
-
-/// The backend sampling runs on.
-type IB = <AB as burn::tensor::backend::AutodiffBackend>::InnerBackend;
 
 /// Optimizer steps of the overfit (one sample: one step per epoch).
 const STEPS: usize = 400;
@@ -55,7 +56,7 @@ fn overfit_config(optimizer: OptimizerKind, steps: usize) -> TrainConfig {
 }
 
 /// Trains every step; returns the losses.
-fn train(trainer: &mut Trainer<AB>) -> Vec<f64> {
+fn train<B: AutodiffBackend>(trainer: &mut Trainer<B>) -> Vec<f64> {
     let mut losses = Vec::new();
     while !trainer.finished() {
         losses.push(trainer.step().unwrap().loss);
@@ -64,9 +65,10 @@ fn train(trainer: &mut Trainer<AB>) -> Vec<f64> {
 }
 
 /// Mean squared distance between the EMA model's Euler sample of the
-/// sample's caption (fixed noise, no guidance) and the sample's latent.
-fn sample_error(trainer: &Trainer<AB>) -> f64 {
-    let device = *trainer.device();
+/// sample's caption (fixed noise, no guidance, computing in the trainer's
+/// dtype) and the sample's latent.
+fn sample_error<B: AutodiffBackend>(trainer: &Trainer<B>) -> f64 {
+    let device = trainer.device().clone();
     let tensors = trainer.data().tensors(&[0]).unwrap().remove(0);
     let [c, h, w] = tensors.latent_shape;
     let [l, d] = tensors.embedding_shape;
@@ -74,10 +76,19 @@ fn sample_error(trainer: &Trainer<AB>) -> f64 {
         &mut Streams::new(1).rng(Purpose::Validation, 0, 0),
         c * h * w,
     );
-    let x0 = Tensor::<IB, 4>::from_data(TensorData::new(noise, [1, c, h, w]), &device);
-    let text = Tensor::<IB, 3>::from_data(TensorData::new(tensors.embedding, [1, l, d]), &device);
-    let target = Tensor::<IB, 4>::from_data(TensorData::new(tensors.latent, [1, c, h, w]), &device);
-    let model = trainer.ema_model().unwrap();
+    let x0 = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(noise, [1, c, h, w]), &device);
+    let text = Tensor::<B::InnerBackend, 3>::from_data(
+        TensorData::new(tensors.embedding, [1, l, d]),
+        &device,
+    );
+    let target = Tensor::<B::InnerBackend, 4>::from_data(
+        TensorData::new(tensors.latent, [1, c, h, w]),
+        &device,
+    );
+    let model = trainer
+        .ema_model()
+        .unwrap()
+        .with_dtype(trainer.compute_dtype());
     let sampler = sampler(trainer.config()).unwrap();
     let guidance = sampler.guidance(text).unwrap();
     let velocity = |x, t, text| model.forward(x, t, text);
@@ -87,18 +98,37 @@ fn sample_error(trainer: &Trainer<AB>) -> f64 {
     (sample - target).powi_scalar(2).mean().into_scalar().elem()
 }
 
+/// Trains `trainer` to the end: the loss falls below a tenth of its start
+/// and the sample error below a tenth of the untrained model's.
+fn assert_overfits<B: AutodiffBackend>(trainer: &mut Trainer<B>) {
+    let before = sample_error(trainer);
+    let losses = train(trainer);
+    let start = mean(&losses[..5]);
+    let end = mean(&losses[losses.len() - 20..]);
+    let after = sample_error(trainer);
+    eprintln!(
+        "{:?}: loss {start:.4} -> {end:.4}; sample error {before:.4} -> {after:.4}",
+        trainer.compute_dtype()
+    );
+    assert!(end < 0.1 * start, "loss {start} -> {end}");
+    assert!(after < 0.1 * before, "sample error {before} -> {after}");
+}
+
 #[test]
 fn overfitting_one_sample_drives_the_loss_down_and_the_sample_to_the_target() {
     let fixture = one_sample();
     let mut trainer = fixture.trainer(&overfit_config(OptimizerKind::Adamw, STEPS), None);
-    let before = sample_error(&trainer);
-    let losses = train(&mut trainer);
-    let start = mean(&losses[..5]);
-    let end = mean(&losses[losses.len() - 20..]);
-    let after = sample_error(&trainer);
-    eprintln!("loss {start:.4} -> {end:.4}; sample error {before:.4} -> {after:.4}");
-    assert!(end < 0.1 * start, "loss {start} -> {end}");
-    assert!(after < 0.1 * before, "sample error {before} -> {after}");
+    assert_overfits(&mut trainer);
+}
+
+#[test]
+fn overfitting_computing_in_bf16_drives_the_loss_down_and_the_sample_to_the_target() {
+    let fixture = one_sample();
+    let config = overfit_config(OptimizerKind::Adamw, STEPS);
+    let data = fixture.training_set(true);
+    let mut trainer =
+        fixture.trainer_computing_in::<Autodiff<Flex>>(&config, None, data, DType::BF16);
+    assert_overfits(&mut trainer);
 }
 
 #[test]
