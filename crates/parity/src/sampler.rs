@@ -7,7 +7,7 @@
 //! one expected latent per case. Semantics (fixtures README): `t_i = i/steps`,
 //! `dt = 1/steps`, unconditional = all-zero caption, `v = v_u + cfg·(v_c − v_u)`,
 //! RK4 with `k2`, `k3` at `t + dt/2` and `k4` at `t + dt`. Runs on the CPU
-//! (`NdArray<f32>`).
+//! (`NdArray<f32>`), or on any backend with [`check_on`].
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -21,8 +21,6 @@ use ssdit_model::{SingleStreamDiT, SingleStreamDiTConfig, open_checkpoint};
 
 use crate::{Comparison, Error, Fixture, Report, Result};
 
-type Cpu = NdArray<f32>;
-
 /// One sampling case of `cases.json`.
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -33,6 +31,11 @@ struct Case {
 
 /// Samples every case of the fixture and compares with its expected latent.
 pub fn check(dir: &Path) -> Result<Report> {
+    check_on::<NdArray<f32>>(dir, &Default::default())
+}
+
+/// [`check`] on the backend `B`.
+pub fn check_on<B: Backend>(dir: &Path, device: &Device<B>) -> Result<Report> {
     let fixture = Fixture::open(dir)?;
     let tolerance = fixture.tolerance()?;
     let cases: BTreeMap<String, Case> = fixture.field("cases")?;
@@ -40,11 +43,10 @@ pub fn check(dir: &Path) -> Result<Report> {
         return Err(fixture.error("cases.json lists no cases"));
     }
     let weights = fixture.resolve(&fixture.field::<String>("weights")?);
-    let device = Default::default();
-    let (config, model) = load_dit::<Cpu>(&fixture, &weights, &device)?;
+    let (config, model) = load_dit::<B>(&fixture, &weights, device)?;
 
-    let x0 = Tensor::<Cpu, 4>::from_data(fixture.tensor("x0")?.convert::<f32>(), &device);
-    let cond = Tensor::<Cpu, 3>::from_data(fixture.tensor("cond")?.convert::<f32>(), &device);
+    let x0 = Tensor::<B, 4>::from_data(fixture.tensor("x0")?.convert::<f32>(), device);
+    let cond = Tensor::<B, 3>::from_data(fixture.tensor("cond")?.convert::<f32>(), device);
     let velocity = |x, t, text| model.forward(x, t, text);
 
     let mut report = Report::new(format!(

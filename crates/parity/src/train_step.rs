@@ -9,7 +9,8 @@
 //! under the seed's state-dict names. The step:
 //! `x_t = (1−t)·noise + t·x1`, `loss = MSE(model(x_t, t, text), x1 − noise)`,
 //! backward, clip at `clip`, one AdamW step (betas 0.9/0.999, eps 1e-8).
-//! Runs on the CPU (`Autodiff<NdArray<f32>>`).
+//! Runs on the CPU (`Autodiff<NdArray<f32>>`), or on any autodiff backend
+//! with [`check_on`].
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -19,14 +20,13 @@ use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use burn::tensor::backend::AutodiffBackend;
 use serde::Deserialize;
 use ssdit_flow::{Loss, interpolate, velocity_target};
 use ssdit_optim::{AdamWConfig, clip_grad_norm};
 
 use crate::sampler::load_dit;
 use crate::{Comparison, Error, Fixture, Report, Result, Tolerance};
-
-type Train = Autodiff<NdArray<f32>>;
 
 /// The tolerances of `train_step/cases.json`.
 #[derive(Debug, Deserialize)]
@@ -38,20 +38,24 @@ struct StepTolerance {
 
 /// Takes the step and compares loss, gradient norm and every updated parameter.
 pub fn check(dir: &Path) -> Result<Report> {
+    check_on::<Autodiff<NdArray<f32>>>(dir, &Default::default())
+}
+
+/// [`check`] on the autodiff backend `B`.
+pub fn check_on<B: AutodiffBackend>(dir: &Path, device: &Device<B>) -> Result<Report> {
     let fixture = Fixture::open(dir)?;
     let tolerance: StepTolerance = fixture.field("tolerance")?;
     let lr: f64 = fixture.field("lr")?;
     let weight_decay: f64 = fixture.field("weight_decay")?;
     let clip: f64 = fixture.field("clip")?;
     let weights = fixture.resolve(&fixture.field::<String>("weights")?);
-    let device = Default::default();
-    let (config, model) = load_dit::<Train>(&fixture, &weights, &device)?;
+    let (config, model) = load_dit::<B>(&fixture, &weights, device)?;
 
     let input = |name: &str| -> Result<TensorData> { Ok(fixture.tensor(name)?.convert::<f32>()) };
-    let x1 = Tensor::<Train, 4>::from_data(input("x1")?, &device);
-    let noise = Tensor::<Train, 4>::from_data(input("noise")?, &device);
-    let t = Tensor::<Train, 1>::from_data(input("t")?, &device);
-    let text = Tensor::<Train, 3>::from_data(input("text_embeds")?, &device);
+    let x1 = Tensor::<B, 4>::from_data(input("x1")?, device);
+    let noise = Tensor::<B, 4>::from_data(input("noise")?, device);
+    let t = Tensor::<B, 1>::from_data(input("t")?, device);
+    let text = Tensor::<B, 3>::from_data(input("text_embeds")?, device);
 
     let x_t = interpolate(noise.clone(), x1.clone(), t.clone());
     let prediction = model.forward(x_t, t, text);
@@ -63,7 +67,7 @@ pub fn check(dir: &Path) -> Result<Report> {
     let grad_norm = clip_grad_norm(&model, &mut grads, clip).map_err(optim_error)?;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(weight_decay)
-        .init::<Train>()
+        .init::<B>()
         .map_err(optim_error)?;
     let model = optim.step(lr, model, grads).map_err(optim_error)?;
 
@@ -98,9 +102,9 @@ pub fn check(dir: &Path) -> Result<Report> {
 
 /// Compares every parameter of the stepped model with `after.<name>`; a
 /// parameter without an expected tensor, or the reverse, is an error.
-fn compare_parameters(
+fn compare_parameters<B: Backend>(
     fixture: &Fixture,
-    model: &ssdit_model::SingleStreamDiT<NdArray<f32>>,
+    model: &ssdit_model::SingleStreamDiT<B>,
     max_abs: f64,
     report: &mut Report,
 ) -> Result<()> {

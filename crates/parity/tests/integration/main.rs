@@ -4,6 +4,7 @@
 //! generic code is compiled and linked once for all of them.
 
 mod dit;
+mod flex;
 mod sampler;
 mod t5gemma2;
 mod tokenizer;
