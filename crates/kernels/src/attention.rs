@@ -1,5 +1,7 @@
-//! `softmax(QKᵀ/√d)·V`: burn's attention op, or the CPU kernel with its
-//! backward pass.
+//! `softmax(QKᵀ/√d)·V`: the CPU kernel with its backward pass, burn's
+//! attention op with a memory-lean backward pass on CUDA's autodiff
+//! ([`attention_recomputed`](crate::attention_recomputed)), or burn's
+//! attention op.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{
@@ -13,6 +15,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use ndarray::{ArrayView4, Ix4};
 
 use crate::cpu::attention as kernel;
+use crate::recomputed;
 use crate::route::{self, Cpu, CpuArray, Path, Strategy, TrackedTensor};
 
 /// Scaled dot-product attention without mask, scale `1/√head_dim`.
@@ -33,9 +36,9 @@ pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) 
         }
         Path::Tracked(Strategy::None) => tracked::<B, NoCheckpointing>(q, k, v, scale),
         Path::Tracked(Strategy::Balanced) => tracked::<B, BalancedCheckpointing>(q, k, v, scale),
-        Path::Composite => {
+        Path::Composite => recomputed::on_known_graph(q, k, v).unwrap_or_else(|[q, k, v]| {
             module::attention(q, k, v, None, None, AttentionModuleOptions::default())
-        }
+        }),
     }
 }
 

@@ -18,12 +18,16 @@
 //! it runs the CPU kernels of this crate; on any other backend or dtype
 //! (CUDA, f64, bf16, the other autodiff strategies) it composes the
 //! operation from burn's tensor ops, which those backends fuse themselves.
+//! One exception: on CUDA's autodiff (and Flex's, with the `flex` feature
+//! the tests turn on) attention records a backward pass that recomputes its
+//! probabilities instead of holding them ([`attention_recomputed`]).
 
 mod adamw;
 mod attention;
 mod cpu;
 mod depthwise;
 mod linear;
+mod recomputed;
 mod reshape;
 mod rms_norm;
 mod rope;
@@ -36,6 +40,7 @@ pub use adamw::{AdamWScalars, AdamWState, adamw_step};
 pub use attention::attention;
 pub use depthwise::depthwise_conv3x3;
 pub use linear::linear;
+pub use recomputed::attention_recomputed;
 pub use reshape::reshape;
 pub use rms_norm::{rms_norm, widened};
 pub use rope::rope;
