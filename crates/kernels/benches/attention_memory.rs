@@ -61,6 +61,9 @@ fn main() {
     for case in CASES {
         let status = Command::new(std::env::current_exe().expect("own path"))
             .env(CASE_VAR, case)
+            // A fixed mmap threshold: freed blocks of 128 KiB and more go back
+            // to the system at once, so the resident set follows what is alive.
+            .env("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072")
             .status()
             .expect("runs itself");
         assert!(status.success(), "case {case} failed");
