@@ -10,13 +10,14 @@
 #   strip -o gpu-bin/ssdit "$CARGO_TARGET_DIR/release/ssdit"  # travels with the tree (64 MiB in all)
 #   OUT=$OUT bench/gpu-check.sh gpu-bin/ssdit                  # on the GPU machine
 #
-# Four benchmarks of at most 3 minutes and a run of at most 5: give the
-# command 600 s and expect it to take about half of that.
+# Four benchmarks of at most 3 minutes, a run of at most 5 and one more
+# benchmark of at most 2.5 (last, so that a 600 s limit cuts the least
+# needed): give the command 600 s and expect it to take about half of that.
 # Every step has its own time limit, so one that hangs does not take the
 # rest; a failed step is reported and the script goes on. Results go to
 # $OUT (default gpu-out/), in few files (the device tool brings back eight):
-# summary.txt (every step's output), one JSON per benchmark, the run's
-# sheet.png. DEVICE=cpu SIDES=ours CONFIGS=small STEPS=30 runs the same
+# summary.txt (every step's output, with the peak GPU memory in use), one
+# JSON per benchmark, the run's sheet.png. DEVICE=cpu SIDES=ours CONFIGS=small STEPS=30 runs the same
 # steps on the CPU, to check the script itself.
 set -uo pipefail
 
@@ -33,9 +34,22 @@ step() {
   local name=$1 limit=$2
   shift 2
   printf '\n=== %s (%s, limit %ss)\n' "$name" "$(date +%T)" "$limit" | tee -a "$out/summary.txt"
-  local started=$SECONDS
+  local started=$SECONDS sampler="" samples=""
+  # The GPU memory in use, sampled through the step (burn reports no peak
+  # of its own; in a two-sided benchmark the peak is the larger side's).
+  if command -v nvidia-smi > /dev/null; then
+    samples=$(mktemp)
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > "$samples" 2> /dev/null &
+    sampler=$!
+  fi
   timeout "$limit" "$@" 2>&1 | tee -a "$out/summary.txt"
   local rc=${PIPESTATUS[0]}
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2> /dev/null
+    wait "$sampler" 2> /dev/null
+    printf -- '--- %s: peak GPU memory in use %s MiB (nvidia-smi every 250 ms)\n' \
+      "$name" "$(sort -n "$samples" | tail -1)" | tee -a "$out/summary.txt"
+  fi
   printf -- '--- %s: exit %s after %ss\n' "$name" "$rc" "$((SECONDS - started))" | tee -a "$out/summary.txt"
   [ "$rc" -eq 0 ] || failed=$((failed + 1))
 }
@@ -58,6 +72,16 @@ done
 run_dir=$(mktemp -d)
 step run 300 env SSDIT_DEVICE="$device" "$bin" run --steps "$steps" --out "$run_dir"
 cp "$run_dir/sheet.png" "$out/sheet.png" 2> /dev/null
+
+# Last, the first config's training step (ours) with burn's balanced
+# checkpointing: its time and GPU memory against the plain step's above
+# (docs/benchmarks.md estimates ~23 GiB for the seed's batch 16 either way).
+first=${configs%% *}
+checkpointed_dtype=bf16
+[ "$device" = cpu ] && checkpointed_dtype=f32
+step "bench-$first-$checkpointed_dtype-checkpointing" 150 "$bin" bench dit --config "$first" \
+  --device "$device" --dtype "$checkpointed_dtype" --sides ours --skip forward,sample \
+  --checkpointing --iters 2 --json "$out/bench-$first-checkpointing.json"
 
 printf '\n%s step(s) failed\n' "$failed" | tee -a "$out/summary.txt"
 exit "$failed"
