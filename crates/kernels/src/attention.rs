@@ -15,7 +15,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 use ndarray::{ArrayView4, Ix4};
 
 use crate::cpu::attention as kernel;
-use crate::recomputed;
+use crate::graph;
+use crate::recomputed::AttentionInputs;
 use crate::route::{self, Cpu, CpuArray, Path, Strategy, TrackedTensor};
 
 /// Scaled dot-product attention without mask, scale `1/√head_dim`.
@@ -36,9 +37,12 @@ pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) 
         }
         Path::Tracked(Strategy::None) => tracked::<B, NoCheckpointing>(q, k, v, scale),
         Path::Tracked(Strategy::Balanced) => tracked::<B, BalancedCheckpointing>(q, k, v, scale),
-        Path::Composite => recomputed::on_known_graph(q, k, v).unwrap_or_else(|[q, k, v]| {
-            module::attention(q, k, v, None, None, AttentionModuleOptions::default())
-        }),
+        Path::Composite => match graph::on_known_graph(AttentionInputs { q, k, v }) {
+            Ok(output) => output,
+            Err(AttentionInputs { q, k, v }) => {
+                module::attention(q, k, v, None, None, AttentionModuleOptions::default())
+            }
+        },
     }
 }
 

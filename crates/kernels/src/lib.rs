@@ -18,14 +18,17 @@
 //! it runs the CPU kernels of this crate; on any other backend or dtype
 //! (CUDA, f64, bf16, the other autodiff strategies) it composes the
 //! operation from burn's tensor ops, which those backends fuse themselves.
-//! One exception: on CUDA's autodiff (and Flex's, with the `flex` feature
+//! Two exceptions: on CUDA's autodiff (and Flex's, with the `flex` feature
 //! the tests turn on) attention records a backward pass that recomputes its
-//! probabilities instead of holding them ([`attention_recomputed`]).
+//! probabilities instead of holding them ([`attention_recomputed`]), and
+//! RMSNorm one that holds its input and inverse RMS instead of an f32 copy
+//! and the normalised rows ([`rms_norm_recorded`]).
 
 mod adamw;
 mod attention;
 mod cpu;
 mod depthwise;
+mod graph;
 mod linear;
 mod recomputed;
 mod reshape;
@@ -42,7 +45,7 @@ pub use depthwise::depthwise_conv3x3;
 pub use linear::linear;
 pub use recomputed::attention_recomputed;
 pub use reshape::reshape;
-pub use rms_norm::{rms_norm, widened};
+pub use rms_norm::{rms_norm, rms_norm_recorded, widened};
 pub use rope::rope;
 pub use scale_add::scale_add;
 pub use swiglu::swiglu;

@@ -21,7 +21,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module;
 use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 
+use crate::graph::Recorded;
 use crate::rms_norm::widened;
+use crate::route::cast;
 
 /// Scaled dot-product attention without mask, scale `1/√head_dim`, on
 /// `Autodiff<I, C>`, with the memory-lean backward pass described above.
@@ -123,54 +125,20 @@ fn gradients<I: Backend>(
     [grad_q, grad_k, grad_v]
 }
 
-/// [`attention_recomputed`] when `B` is the autodiff backend of CUDA (or of
-/// Flex, with the `flex` feature) under either checkpointing strategy; the
-/// inputs back otherwise.
-pub(crate) fn on_known_graph<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-) -> Result<Tensor<B, 4>, [Tensor<B, 4>; 3]> {
-    #[cfg(feature = "flex")]
-    let [q, k, v] = match over::<B, burn_flex::Flex>(q, k, v) {
-        Ok(output) => return Ok(output),
-        Err(inputs) => inputs,
-    };
-    #[cfg(feature = "cuda")]
-    let [q, k, v] = match over::<B, burn::backend::Cuda<f32>>(q, k, v) {
-        Ok(output) => return Ok(output),
-        Err(inputs) => inputs,
-    };
-    Err([q, k, v])
+/// Attention's inputs on a backend `B` that
+/// [`on_known_graph`](crate::graph::on_known_graph) may find to be a known
+/// autodiff backend.
+pub(crate) struct AttentionInputs<B: Backend> {
+    pub q: Tensor<B, 4>,
+    pub k: Tensor<B, 4>,
+    pub v: Tensor<B, 4>,
 }
 
-/// [`attention_recomputed`] when `B` is `Autodiff<I, C>`.
-#[cfg(any(feature = "flex", feature = "cuda"))]
-fn over<B: Backend, I: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-) -> Result<Tensor<B, 4>, [Tensor<B, 4>; 3]> {
-    use std::any::TypeId;
+impl<B: Backend> Recorded<B> for AttentionInputs<B> {
+    type Output = Tensor<B, 4>;
 
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
-
-    use crate::route::cast;
-
-    fn run<B: Backend, I: Backend, C: CheckpointStrategy>(
-        q: Tensor<B, 4>,
-        k: Tensor<B, 4>,
-        v: Tensor<B, 4>,
-    ) -> Tensor<B, 4> {
+    fn on<I: Backend, C: CheckpointStrategy>(self) -> Tensor<B, 4> {
+        let Self { q, k, v } = self;
         cast(attention_recomputed::<I, C>(cast(q), cast(k), cast(v)))
-    }
-
-    let backend = TypeId::of::<B>();
-    if backend == TypeId::of::<Autodiff<I, NoCheckpointing>>() {
-        Ok(run::<B, I, NoCheckpointing>(q, k, v))
-    } else if backend == TypeId::of::<Autodiff<I, BalancedCheckpointing>>() {
-        Ok(run::<B, I, BalancedCheckpointing>(q, k, v))
-    } else {
-        Err([q, k, v])
     }
 }
