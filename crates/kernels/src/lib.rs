@@ -18,11 +18,12 @@
 //! it runs the CPU kernels of this crate; on any other backend or dtype
 //! (CUDA, f64, bf16, the other autodiff strategies) it composes the
 //! operation from burn's tensor ops, which those backends fuse themselves.
-//! Two exceptions: on CUDA's autodiff (and Flex's, with the `flex` feature
+//! Three exceptions: on CUDA's autodiff (and Flex's, with the `flex` feature
 //! the tests turn on) attention records a backward pass that recomputes its
 //! probabilities instead of holding them ([`attention_recomputed`]), and
 //! RMSNorm one that holds its input and inverse RMS instead of an f32 copy
-//! and the normalised rows ([`rms_norm_recorded`]).
+//! and the normalised rows ([`rms_norm_recorded`]), and the SwiGLU gate one
+//! that holds its two inputs only ([`swiglu_recorded`]).
 
 mod adamw;
 mod attention;
@@ -48,5 +49,5 @@ pub use reshape::reshape;
 pub use rms_norm::{rms_norm, rms_norm_recorded, widened};
 pub use rope::rope;
 pub use scale_add::scale_add;
-pub use swiglu::swiglu;
+pub use swiglu::{swiglu, swiglu_recorded};
 pub use transpose::transpose_last;

@@ -1,6 +1,8 @@
-//! The SwiGLU gate `silu(gate) ⊙ up`: burn's tensor ops, or the CPU kernel
-//! with its backward pass.
+//! The SwiGLU gate `silu(gate) ⊙ up`: the CPU kernel with its backward
+//! pass, burn's tensor ops recorded with a lean backward pass on CUDA's
+//! autodiff ([`swiglu_recorded`]), or burn's tensor ops.
 
+use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{
     BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
@@ -8,10 +10,15 @@ use burn::backend::autodiff::checkpoint::strategy::{
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::ops::FloatTensor;
 
 use crate::cpu::swiglu as kernel;
-use crate::route::{self, Cpu, CpuArray, Path, Strategy, TrackedTensor, row_major, shaped, values};
+use crate::graph::{self, Recorded};
+use crate::route::{
+    self, Cpu, CpuArray, Path, Strategy, TrackedTensor, cast, row_major, shaped, values,
+};
 
 /// `silu(gate) ⊙ up`, element-wise.
 ///
@@ -31,7 +38,80 @@ pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) 
         }
         Path::Tracked(Strategy::None) => tracked::<B, NoCheckpointing, D>(gate, up),
         Path::Tracked(Strategy::Balanced) => tracked::<B, BalancedCheckpointing, D>(gate, up),
-        Path::Composite => silu(gate) * up,
+        Path::Composite => match graph::on_known_graph(SwigluInputs { gate, up }) {
+            Ok(output) => output,
+            Err(SwigluInputs { gate, up }) => silu(gate) * up,
+        },
+    }
+}
+
+/// The gate on `Autodiff<I, C>` with a backward pass of its own that holds
+/// `gate` and `up` only, where burn's recording of `silu(gate) ⊙ up` also
+/// holds `sigmoid(gate)` and `silu(gate)` (two 2048-wide tensors per block
+/// and sample at the seed's sizes). [`swiglu`] takes it on the autodiff
+/// backends it knows (CUDA; Flex with the `flex` feature); callable on any
+/// other. Same forward as the composite; shapes as [`swiglu`].
+pub fn swiglu_recorded<I: Backend, C: CheckpointStrategy, const D: usize>(
+    gate: Tensor<Autodiff<I, C>, D>,
+    up: Tensor<Autodiff<I, C>, D>,
+) -> Tensor<Autodiff<I, C>, D> {
+    let [gate, up] = [gate, up].map(|t| t.into_primitive().tensor());
+    let nodes = [gate.node.clone(), up.node.clone()];
+    let [gate, up] = [gate.primitive, up.primitive];
+    let inner = |t: FloatTensor<I>| Tensor::<I, D>::from_primitive(TensorPrimitive::Float(t));
+    let output = (silu(inner(gate.clone())) * inner(up.clone()))
+        .into_primitive()
+        .tensor();
+    let output = match RecordedBackward::<D>
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((gate, up), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// The gate's inputs on a backend `B` that
+/// [`on_known_graph`](crate::graph::on_known_graph) may find to be a known
+/// autodiff backend.
+struct SwigluInputs<B: Backend, const D: usize> {
+    gate: Tensor<B, D>,
+    up: Tensor<B, D>,
+}
+
+impl<B: Backend, const D: usize> Recorded<B> for SwigluInputs<B, D> {
+    type Output = Tensor<B, D>;
+
+    fn on<I: Backend, C: CheckpointStrategy>(self) -> Tensor<B, D> {
+        cast(swiglu_recorded::<I, C, D>(cast(self.gate), cast(self.up)))
+    }
+}
+
+#[derive(Debug)]
+struct RecordedBackward<const D: usize>;
+
+impl<I: Backend, const D: usize> Backward<I, 2> for RecordedBackward<D> {
+    /// `gate` and `up`.
+    type State = (FloatTensor<I>, FloatTensor<I>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let inner = |t: FloatTensor<I>| Tensor::<I, D>::from_primitive(TensorPrimitive::Float(t));
+        let grad = inner(grads.consume::<I>(&ops.node));
+        let (gate, up) = ops.state.clone();
+        let (gate, up) = (inner(gate), inner(up));
+        // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+        let sig = sigmoid(gate.clone());
+        let silu_grad = sig.clone() * (gate.clone() * (sig.clone().neg() + 1.0) + 1.0);
+        let grad_up = grad.clone() * gate * sig;
+        let grad_gate = grad * up * silu_grad;
+        let gradients = [grad_gate, grad_up].map(|t| t.into_primitive().tensor());
+        for (parent, gradient) in ops.parents.iter().zip(gradients) {
+            if let Some(node) = parent {
+                grads.register::<I>(node.id, gradient);
+            }
+        }
     }
 }
 

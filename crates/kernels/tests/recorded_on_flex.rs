@@ -3,18 +3,20 @@
 //! composite, on burn's Flex CPU backend: values and gradients under both
 //! checkpointing strategies, in f32 and computing in bf16. Attention
 //! ([`attention_recomputed`]) against burn's own attention; RMSNorm
-//! ([`rms_norm_recorded`]) against its composite written out here.
+//! ([`rms_norm_recorded`]) and the SwiGLU gate ([`swiglu_recorded`])
+//! against their composites written out here.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::{
     BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
 };
 use burn::prelude::*;
+use burn::tensor::activation::silu;
 use burn::tensor::module;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Tolerance};
 use burn_flex::Flex;
-use ssdit_kernels::{attention_recomputed, rms_norm_recorded};
+use ssdit_kernels::{attention_recomputed, rms_norm_recorded, swiglu_recorded};
 
 type Graph<C> = Autodiff<Flex, C>;
 
@@ -82,8 +84,14 @@ fn assert_matches(
     }
 }
 
+/// gate and up, `[2, 7, 16]` each (as rank 4).
+fn swiglu_inputs() -> [Tensor<Flex, 4>; 2] {
+    [values([1, 2, 7, 16], 0.8), values([1, 2, 7, 16], 2.1)]
+}
+
 const ATTENTION: [&str; 4] = ["output", "dq", "dk", "dv"];
 const RMS_NORM: [&str; 3] = ["output", "dx", "dweight"];
+const SWIGLU: [&str; 3] = ["output", "dgate", "dup"];
 const F32_TOLERANCE: (f32, f32) = (1e-5, 1e-4);
 /// Inputs of magnitude ≤ 2 rounded to 8 significant bits, products of
 /// width ≤ 16: absolute errors of a few hundredths at most.
@@ -177,6 +185,44 @@ fn rms_norm_in_bf16_stays_within_bf16_precision_of_f32() {
         &RMS_NORM,
         run::<C, 2>(rms_norm_inputs(), DType::BF16, rms_norm_of::<C>),
         run::<C, 2>(rms_norm_inputs(), DType::F32, rms_norm_composite),
+        tolerance(BF16_TOLERANCE),
+    );
+}
+
+fn swiglu_composite<B: Backend>([gate, up]: [Tensor<B, 4>; 2]) -> Tensor<B, 4> {
+    silu(gate) * up
+}
+
+fn swiglu_of<C: CheckpointStrategy>([gate, up]: [Tensor<Graph<C>, 4>; 2]) -> Tensor<Graph<C>, 4> {
+    swiglu_recorded(gate, up)
+}
+
+fn swiglu_matches<C: CheckpointStrategy>() {
+    assert_matches(
+        &SWIGLU,
+        run::<C, 2>(swiglu_inputs(), DType::F32, swiglu_of::<C>),
+        run::<C, 2>(swiglu_inputs(), DType::F32, swiglu_composite),
+        tolerance(F32_TOLERANCE),
+    );
+}
+
+#[test]
+fn swiglu_matches_the_composite_without_checkpointing() {
+    swiglu_matches::<NoCheckpointing>();
+}
+
+#[test]
+fn swiglu_matches_the_composite_under_balanced_checkpointing() {
+    swiglu_matches::<BalancedCheckpointing>();
+}
+
+#[test]
+fn swiglu_in_bf16_stays_within_bf16_precision_of_f32() {
+    type C = NoCheckpointing;
+    assert_matches(
+        &SWIGLU,
+        run::<C, 2>(swiglu_inputs(), DType::BF16, swiglu_of::<C>),
+        run::<C, 2>(swiglu_inputs(), DType::F32, swiglu_composite),
         tolerance(BF16_TOLERANCE),
     );
 }

@@ -1,7 +1,7 @@
 //! What the DiT's training graph holds from the forward to the backward
 //! pass on the path CUDA takes, measured on the CPU: `Autodiff<Flex>`
 //! (burn's composite operations; this crate's tests and benches turn on
-//! ssdit-kernels' `flex` feature, so attention and RMSNorm record their own
+//! ssdit-kernels' `flex` feature, so attention, RMSNorm and SwiGLU record their own
 //! backward passes there as on CUDA), the seed's widths and sequence (hidden 768,
 //! 12 heads of 64, 784 image + 128 caption tokens).
 //!

@@ -1,8 +1,8 @@
 //! The DiT, sampler and training-step checks again on burn's Flex CPU
 //! backend. There every operation takes the path CUDA takes: burn's
 //! composite operations and autodiff instead of ssdit-kernels' CPU kernels
-//! (RoPE, SwiGLU, the local bias, the linear layers, AdamW), and attention
-//! and RMSNorm recorded with ssdit-kernels' own backward passes (its `flex`
+//! (RoPE, the local bias, the linear layers, AdamW), and attention, RMSNorm
+//! and SwiGLU recorded with ssdit-kernels' own backward passes (its `flex`
 //! feature, on in these tests). Same fixtures, same tolerances.
 
 use burn::backend::Autodiff;
