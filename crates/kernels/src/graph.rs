@@ -5,6 +5,13 @@
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::ops::FloatTensor;
+
+/// The tensor of a recorded operation's inner backend `I` holding `primitive`.
+pub(crate) fn inner<I: Backend, const D: usize>(primitive: FloatTensor<I>) -> Tensor<I, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
 
 /// An operation on backend `B` with a recorded form for any `Autodiff<I, C>`.
 pub(crate) trait Recorded<B: Backend>: Sized {

@@ -21,9 +21,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module;
 use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 
-use crate::graph::Recorded;
+use crate::graph::{Recorded, inner};
 use crate::rms_norm::widened;
-use crate::route::cast;
+use crate::route::{cast, register_on};
 
 /// Scaled dot-product attention without mask, scale `1/√head_dim`, on
 /// `Autodiff<I, C>`, with the memory-lean backward pass described above.
@@ -59,14 +59,10 @@ pub fn attention_recomputed<I: Backend, C: CheckpointStrategy>(
 
 /// The backend's own attention on the inner tensors.
 fn forward<I: Backend>(q: FloatTensor<I>, k: FloatTensor<I>, v: FloatTensor<I>) -> FloatTensor<I> {
-    let [q, k, v] = [q, k, v].map(inner::<I>);
+    let [q, k, v] = [q, k, v].map(inner::<I, 4>);
     module::attention(q, k, v, None, None, AttentionModuleOptions::default())
         .into_primitive()
         .tensor()
-}
-
-fn inner<I: Backend>(primitive: FloatTensor<I>) -> Tensor<I, 4> {
-    Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
 #[derive(Debug)]
@@ -84,14 +80,10 @@ impl<I: Backend> Backward<I, 3> for RecomputedBackward {
     type State = Inputs<I>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad_output = inner::<I>(grads.consume::<I>(&ops.node));
+        let grad_output = inner::<I, 4>(grads.consume::<I>(&ops.node));
         let Inputs { q, k, v } = ops.state.clone();
         let gradients = gradients(inner(q), inner(k), inner(v), grad_output);
-        for (parent, gradient) in ops.parents.iter().zip(gradients) {
-            if let Some(node) = parent {
-                grads.register::<I>(node.id, gradient.into_primitive().tensor());
-            }
-        }
+        register_on::<I, _, 3>(&ops, grads, gradients.map(|t| t.into_primitive().tensor()));
     }
 }
 

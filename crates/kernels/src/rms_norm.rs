@@ -14,9 +14,10 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, TensorPrimitive};
 
 use crate::cpu::rms_norm as kernel;
-use crate::graph::{self, Recorded};
+use crate::graph::{self, Recorded, inner};
 use crate::route::{
-    self, Cpu, CpuArray, Path, Strategy, TrackedTensor, cast, row_major, shaped, values,
+    self, Cpu, CpuArray, Path, Strategy, TrackedTensor, cast, register_on, row_major, shaped,
+    values,
 };
 
 /// `x · rsqrt(mean(x²) + eps) · weight` over the last axis, the statistics
@@ -103,8 +104,8 @@ pub fn rms_norm_recorded<I: Backend, C: CheckpointStrategy, const D: usize>(
     let x = x.into_primitive().tensor();
     let weight = weight.into_primitive().tensor();
     let nodes = [x.node.clone(), weight.node.clone()];
-    let x = Tensor::<I, D>::from_primitive(TensorPrimitive::Float(x.primitive));
-    let weight = Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(weight.primitive));
+    let x = inner::<I, D>(x.primitive);
+    let weight = inner::<I, 1>(weight.primitive);
     let inv_rms = inverse_rms(x.clone(), eps);
     let output = normalize(x.clone(), inv_rms.clone(), weight.clone());
     let output = output.into_primitive().tensor();
@@ -159,22 +160,15 @@ impl<I: Backend, const D: usize> Backward<I, 2> for RecordedBackward<D> {
     type State = RecordedState<I>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let float = |primitive| TensorPrimitive::Float(primitive);
-        let grad = Tensor::<I, D>::from_primitive(float(grads.consume::<I>(&ops.node)));
+        let grad = inner::<I, D>(grads.consume::<I>(&ops.node));
         let state = ops.state.clone();
-        let x = Tensor::<I, D>::from_primitive(float(state.x));
-        let weight = Tensor::<I, 1>::from_primitive(float(state.weight));
-        let inv_rms = Tensor::<I, D>::from_primitive(float(state.inv_rms));
-        let (grad_x, grad_weight) = recorded_gradients(grad, x, weight, inv_rms);
+        let (x, weight, inv_rms) = (inner(state.x), inner(state.weight), inner(state.inv_rms));
+        let (grad_x, grad_weight) = recorded_gradients::<I, D>(grad, x, weight, inv_rms);
         let gradients = [
             grad_x.into_primitive().tensor(),
             grad_weight.into_primitive().tensor(),
         ];
-        for (parent, gradient) in ops.parents.iter().zip(gradients) {
-            if let Some(node) = parent {
-                grads.register::<I>(node.id, gradient);
-            }
-        }
+        register_on::<I, _, 2>(&ops, grads, gradients);
     }
 }
 

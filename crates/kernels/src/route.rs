@@ -102,9 +102,18 @@ pub(crate) fn register<S, const N: usize>(
     grads: &mut Gradients,
     values: [NdArrayTensor; N],
 ) {
+    register_on::<Cpu, S, N>(ops, grads, values);
+}
+
+/// [`register`] for an operation recorded on `Autodiff<B, _>`, any `B`.
+pub(crate) fn register_on<B: Backend, S, const N: usize>(
+    ops: &Ops<S, N>,
+    grads: &mut Gradients,
+    values: [FloatTensor<B>; N],
+) {
     for (parent, value) in ops.parents.iter().zip(values) {
         if let Some(node) = parent {
-            grads.register::<Cpu>(node.id, value);
+            grads.register::<B>(node.id, value);
         }
     }
 }

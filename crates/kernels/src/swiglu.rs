@@ -15,9 +15,10 @@ use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::ops::FloatTensor;
 
 use crate::cpu::swiglu as kernel;
-use crate::graph::{self, Recorded};
+use crate::graph::{self, Recorded, inner};
 use crate::route::{
-    self, Cpu, CpuArray, Path, Strategy, TrackedTensor, cast, row_major, shaped, values,
+    self, Cpu, CpuArray, Path, Strategy, TrackedTensor, cast, register_on, row_major, shaped,
+    values,
 };
 
 /// `silu(gate) ⊙ up`, element-wise.
@@ -58,8 +59,7 @@ pub fn swiglu_recorded<I: Backend, C: CheckpointStrategy, const D: usize>(
     let [gate, up] = [gate, up].map(|t| t.into_primitive().tensor());
     let nodes = [gate.node.clone(), up.node.clone()];
     let [gate, up] = [gate.primitive, up.primitive];
-    let inner = |t: FloatTensor<I>| Tensor::<I, D>::from_primitive(TensorPrimitive::Float(t));
-    let output = (silu(inner(gate.clone())) * inner(up.clone()))
+    let output = (silu(inner::<I, D>(gate.clone())) * inner::<I, D>(up.clone()))
         .into_primitive()
         .tensor();
     let output = match RecordedBackward::<D>
@@ -97,21 +97,16 @@ impl<I: Backend, const D: usize> Backward<I, 2> for RecordedBackward<D> {
     type State = (FloatTensor<I>, FloatTensor<I>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let inner = |t: FloatTensor<I>| Tensor::<I, D>::from_primitive(TensorPrimitive::Float(t));
-        let grad = inner(grads.consume::<I>(&ops.node));
+        let grad = inner::<I, D>(grads.consume::<I>(&ops.node));
         let (gate, up) = ops.state.clone();
-        let (gate, up) = (inner(gate), inner(up));
+        let (gate, up) = (inner::<I, D>(gate), inner::<I, D>(up));
         // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
         let sig = sigmoid(gate.clone());
         let silu_grad = sig.clone() * (gate.clone() * (sig.clone().neg() + 1.0) + 1.0);
         let grad_up = grad.clone() * gate * sig;
         let grad_gate = grad * up * silu_grad;
         let gradients = [grad_gate, grad_up].map(|t| t.into_primitive().tensor());
-        for (parent, gradient) in ops.parents.iter().zip(gradients) {
-            if let Some(node) = parent {
-                grads.register::<I>(node.id, gradient);
-            }
-        }
+        register_on::<I, _, 2>(&ops, grads, gradients);
     }
 }
 
