@@ -73,15 +73,16 @@ run_dir=$(mktemp -d)
 step run 300 env SSDIT_DEVICE="$device" "$bin" run --steps "$steps" --out "$run_dir"
 cp "$run_dir/sheet.png" "$out/sheet.png" 2> /dev/null
 
-# Last, the first config's training step (ours) with burn's balanced
+# Last, the first config's training step (ours) with block-level activation
 # checkpointing: its time and GPU memory against the plain step's above
-# (docs/benchmarks.md estimates ~23 GiB for the seed's batch 16 either way).
+# (docs/benchmarks.md estimates ~16.5 GiB for the seed's batch 16 without,
+# ~7 GiB with: the 16 GB target).
 first=${configs%% *}
 checkpointed_dtype=bf16
 [ "$device" = cpu ] && checkpointed_dtype=f32
 step "bench-$first-$checkpointed_dtype-checkpointing" 150 "$bin" bench dit --config "$first" \
   --device "$device" --dtype "$checkpointed_dtype" --sides ours --skip forward,sample \
-  --checkpointing --iters 2 --json "$out/bench-$first-checkpointing.json"
+  --checkpointing blocks --iters 2 --json "$out/bench-$first-checkpointing.json"
 
 printf '\n%s step(s) failed\n' "$failed" | tee -a "$out/summary.txt"
 exit "$failed"

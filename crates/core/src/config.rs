@@ -329,6 +329,69 @@ pub enum SamplerKind {
     Rk4,
 }
 
+/// What a training step keeps for its backward pass
+/// (`train.gradient_checkpointing`): a trade of compute for memory.
+///
+/// Written `"off"`, `"blocks"` or `"operations"` (its [`Display`](std::fmt::Display)
+/// and [`FromStr`](std::str::FromStr) forms); `false` and `true` are read as
+/// `"off"` and `"blocks"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradientCheckpointing {
+    /// Everything autodiff records (fastest).
+    #[default]
+    Off,
+    /// Only each fusion block's input; every block runs again in the
+    /// backward pass (about a third more compute; the activations of one
+    /// block instead of all: what fits the seed config in 16 GB).
+    Blocks,
+    /// burn's balanced checkpointing: memory-bound operations recomputed in
+    /// the backward pass. Saves memory on the CPU; on the GPU graph it holds
+    /// more than it saves (docs/benchmarks.md).
+    Operations,
+}
+
+impl std::str::FromStr for GradientCheckpointing {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "off" => Ok(Self::Off),
+            "blocks" => Ok(Self::Blocks),
+            "operations" => Ok(Self::Operations),
+            other => Err(format!(
+                "unknown gradient checkpointing `{other}`: expected off, blocks or operations"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for GradientCheckpointing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Blocks => "blocks",
+            Self::Operations => "operations",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for GradientCheckpointing {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Switch(bool),
+            Name(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Switch(false) => Ok(Self::Off),
+            Written::Switch(true) => Ok(Self::Blocks),
+            Written::Name(name) => name.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// The optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -363,7 +426,7 @@ pub struct TrainConfig {
     pub latent_std: f64,
     pub optimizer: OptimizerKind,
     pub self_eval: SelfEvalConfig,
-    pub gradient_checkpointing: bool,
+    pub gradient_checkpointing: GradientCheckpointing,
     pub save_every: usize,
     pub keep_last: usize,
     pub validate_every: usize,
@@ -408,7 +471,7 @@ impl Default for TrainConfig {
             latent_std: 1.0,
             optimizer: OptimizerKind::Adamw,
             self_eval: SelfEvalConfig::default(),
-            gradient_checkpointing: false,
+            gradient_checkpointing: GradientCheckpointing::Off,
             save_every: 100,
             keep_last: 3,
             validate_every: 25,
@@ -864,6 +927,32 @@ mod tests {
         assert_eq!(config.train.accum_steps, 2);
         assert_eq!(config.sampler.steps, 50);
         assert_eq!(config.ingest.target_resolution, 448);
+    }
+
+    #[test]
+    fn gradient_checkpointing_is_named_or_switched() {
+        let read = |value: &str| {
+            Config::parse(
+                &format!("[train]\ngradient_checkpointing = {value}"),
+                "test",
+                &HashMap::new(),
+            )
+            .map(|config| config.train.gradient_checkpointing)
+        };
+        assert_eq!(read("false").unwrap(), GradientCheckpointing::Off);
+        assert_eq!(read("true").unwrap(), GradientCheckpointing::Blocks);
+        assert_eq!(read(r#""off""#).unwrap(), GradientCheckpointing::Off);
+        assert_eq!(read(r#""blocks""#).unwrap(), GradientCheckpointing::Blocks);
+        assert_eq!(
+            read(r#""operations""#).unwrap(),
+            GradientCheckpointing::Operations
+        );
+        let error = read(r#""layers""#).unwrap_err().to_string();
+        assert!(
+            error.contains("unknown gradient checkpointing `layers`"),
+            "{error}"
+        );
+        assert!(read("3").is_err());
     }
 
     #[test]

@@ -17,10 +17,18 @@
 //!    tokens and the refiners (2 at 784 tokens, 2 at 128, counted as blocks
 //!    scaled by their tokens). An estimate for the card, not a GPU
 //!    measurement: CUDA's allocator pools and fusion differ.
+//! 3. Whole training passes ([`SingleStreamDiT::loss_gradients`]: forward,
+//!    loss, backward) at depth 2 computing in bf16, activations kept and
+//!    blocks recomputed, at batch 2 and 4: the peak of each pass and its
+//!    time. Weights and gradients do not grow with the batch, so the
+//!    difference is what a sample holds at the peak; with blocks
+//!    recomputed, the batch-16 estimate adds the inputs of the seed's 14
+//!    other blocks (one graph is built at a time).
 //!
 //! Each case runs in a process of its own and measures the growth of its
-//! resident set over the forward, the graph alive (glibc's mmap threshold
-//! fixed, so that freed blocks leave the resident set).
+//! resident set over the forward, the graph alive, or its peak over a whole
+//! pass (glibc's mmap threshold fixed, so that freed blocks leave the
+//! resident set).
 //!
 //! `cargo bench -p ssdit-model --bench activation_memory --profile dev`
 
@@ -37,7 +45,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Distribution};
 use burn_flex::Flex;
 use ssdit_kernels::attention_recomputed;
-use ssdit_model::SingleStreamDiTConfig;
+use ssdit_model::{ActivationCheckpointing, SingleStreamDiT, SingleStreamDiTConfig, TrainingPass};
 
 type Graph<C> = Autodiff<Flex, C>;
 
@@ -46,6 +54,8 @@ const LATENT: usize = 56;
 const HEADS: usize = 12;
 const HEAD_DIM: usize = 64;
 const ATTENTION_LAYERS: usize = 4;
+/// Fusion blocks of the whole-pass cases.
+const PASS_DEPTH: usize = 2;
 const SEED_BATCH: f64 = 16.0;
 const MIB: f64 = 1024.0 * 1024.0;
 const GIB: f64 = 1024.0 * MIB;
@@ -70,11 +80,20 @@ fn main() {
                 let depth = depth.parse().expect("a depth");
                 println!("{}", with_strategy(strategy, |c| blocks_held(c, depth)));
             }
+            ["pass", checkpointing, batch] => {
+                let checkpointing = match *checkpointing {
+                    "blocks" => ActivationCheckpointing::Blocks,
+                    _ => ActivationCheckpointing::Off,
+                };
+                let (peak, seconds) = pass_peak(checkpointing, batch.parse().expect("a batch"));
+                println!("{peak} {seconds}");
+            }
             _ => panic!("unknown case {case}"),
         };
     }
     attention_table();
     blocks_table();
+    passes_table();
 }
 
 /// Which checkpointing strategy a case names.
@@ -125,7 +144,7 @@ fn blocks_table() {
     let block_parameters = parameter_count(&config, 2) - parameter_count(&config, 1);
     let image = (LATENT / config.patch_size).pow(2) as f64;
     let text = config.max_token_length as f64;
-    let blocks = config.depth as f64 + 2.0 * image / (image + text) + 2.0 * text / (image + text);
+    let blocks = seed_blocks(&config);
     println!(
         "\nseed DiT blocks, {} tokens, bf16 compute (f32 master weights), Autodiff<Flex>, batch {BATCH}",
         image + text
@@ -148,6 +167,51 @@ fn blocks_table() {
             state + activations
         );
     }
+}
+
+fn passes_table() {
+    let config = SingleStreamDiTConfig::seed_default();
+    let state = 22.0 * parameter_count(&config, config.depth) as f64 / GIB;
+    // A block's input, kept for its re-run: 912 tokens × 768 in bf16.
+    let image = (LATENT / config.patch_size).pow(2);
+    let input = ((image + config.max_token_length) * config.hidden_size * 2) as f64 / MIB;
+    println!(
+        "\nseed DiT training passes (forward, loss, backward) at depth {PASS_DEPTH}, bf16 compute (f32 master weights), Autodiff<Flex>"
+    );
+    println!(
+        "| activations | peak, batch {BATCH} (MiB) | peak, batch {} (MiB) | per sample at the peak (MiB) | pass s, batch {BATCH} / {} |",
+        2 * BATCH,
+        2 * BATCH
+    );
+    println!("|---|---|---|---|---|");
+    let mut recomputed_per_sample = 0.0;
+    for checkpointing in ["kept", "blocks"] {
+        let [[small, small_s], [large, large_s]] =
+            [BATCH, 2 * BATCH].map(|batch| child(&format!("pass {checkpointing} {batch}")));
+        // Weights and gradients do not grow with the batch: the difference
+        // is what a sample holds at the peak.
+        let per_sample = (large - small) / BATCH as f64;
+        recomputed_per_sample = per_sample;
+        println!(
+            "| {checkpointing} | {small:.0} | {large:.0} | {per_sample:.1} | {small_s:.0} / {large_s:.0} |"
+        );
+    }
+    // With blocks recomputed one graph is built at a time: the seed's 14
+    // more blocks add only their inputs.
+    let activations =
+        SEED_BATCH * (recomputed_per_sample + (config.depth - PASS_DEPTH) as f64 * input) / 1024.0;
+    println!(
+        "seed step at batch 16, blocks recomputed (estimate): {:.1} GiB ({state:.1} state + {activations:.1} activations)",
+        state + activations
+    );
+}
+
+/// The seed's 16 fusion blocks and its refiners (2 over the image tokens,
+/// 2 over the caption), counted as blocks scaled by their tokens.
+fn seed_blocks(config: &SingleStreamDiTConfig) -> f64 {
+    let image = (LATENT / config.patch_size).pow(2) as f64;
+    let text = config.max_token_length as f64;
+    config.depth as f64 + 2.0 * image / (image + text) + 2.0 * text / (image + text)
 }
 
 fn parameter_count(config: &SingleStreamDiTConfig, depth: usize) -> usize {
@@ -239,14 +303,54 @@ fn blocks_held_by<C: CheckpointStrategy>(depth: usize) -> f64 {
     held
 }
 
+/// The peak growth of the resident set over one training pass of the
+/// seed-width DiT at [`PASS_DEPTH`] on `batch` samples (MiB), and the
+/// pass's seconds.
+fn pass_peak(checkpointing: ActivationCheckpointing, batch: usize) -> (f64, f64) {
+    type G = Graph<NoCheckpointing>;
+    let device = Default::default();
+    let config = SingleStreamDiTConfig::seed_default().with_depth(PASS_DEPTH);
+    let model: SingleStreamDiT<G> = config.init_seeded(&device, 0).unwrap();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let x = Tensor::<G, 4>::random([batch, config.in_channels, LATENT, LATENT], normal, &device);
+    let t = Tensor::<G, 1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
+    let text = Tensor::<G, 3>::random(
+        [batch, config.max_token_length, config.text_embed_dim],
+        normal,
+        &device,
+    );
+    let pass = TrainingPass {
+        dtype: DType::BF16,
+        dropout_seed: 0,
+        checkpointing,
+    };
+    // Linux resets the peak (`VmHWM`) to the current resident set.
+    std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak resident set");
+    let before = resident_mib();
+    let started = Instant::now();
+    let grads = model
+        .loss_gradients((x, t, text), pass, |v| {
+            Ok::<_, ssdit_model::Error>(v.powi_scalar(2).mean())
+        })
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(!grads.is_empty(), "the pass has gradients");
+    (status_mib("VmHWM:") - before, seconds)
+}
+
 /// This process's resident set (`VmRSS`), in MiB.
 fn resident_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A size from `/proc/self/status`, in MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
     let kib: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .expect("VmRSS in /proc/self/status");
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"));
     kib / 1024.0
 }

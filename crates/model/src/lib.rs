@@ -11,7 +11,9 @@
 //!   under the seed's tensor names ([`key_map`]); [`SingleStreamDiT::named_shapes`] and
 //!   [`SingleStreamDiT::parameter_count`] list the state dict without
 //!   allocating it.
-//! - Training: [`SingleStreamDiT::fourier_gates`] /
+//! - Training: [`SingleStreamDiT::loss_gradients`] (forward, loss and
+//!   backward, with block-level activation checkpointing as an option:
+//!   [`TrainingPass`]); [`SingleStreamDiT::fourier_gates`] /
 //!   [`SingleStreamDiT::mean_fourier_gate`] (the seed logs the mean gate).
 //! - Precision: [`SingleStreamDiT::with_dtype`] casts the parameters (bf16 on
 //!   a GPU); under autodiff that is mixed precision with f32 master weights.
@@ -33,8 +35,10 @@ mod model;
 mod patch;
 mod precision;
 mod rope;
+mod training;
 
 pub use config::SingleStreamDiTConfig;
 pub use error::{Error, Result};
 pub use loader::{key_map, open_checkpoint};
 pub use model::SingleStreamDiT;
+pub use training::{ActivationCheckpointing, TrainingPass};

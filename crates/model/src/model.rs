@@ -1,8 +1,11 @@
 //! `SingleStreamDiT`: the seed's `SingleStreamDiTV2` forward.
 
+use std::sync::Arc;
+
 use burn::module::{Initializer, ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
+use burn::tensor::DType;
 
 use crate::block::{BlockSizes, ContextRefinerBlock, ImageGrid, VisualFusionBlock};
 use crate::cache::{GridCache, GridTables};
@@ -44,6 +47,73 @@ pub struct SingleStreamDiT<B: Backend> {
     rope_base: f64,
     #[module(skip)]
     grids: GridCache<B>,
+}
+
+/// The forward's state after the embeddings, before any block.
+pub(crate) struct Embedded<B: Backend> {
+    /// The image tokens: `[batch, h·w, hidden]`.
+    pub image: Tensor<B, 3>,
+    /// The caption tokens with their positions: `[batch, text, hidden]`.
+    pub context: Tensor<B, 3>,
+    /// The timestep embedding that modulates every fusion block: `[batch, hidden]`.
+    pub c: Tensor<B, 2>,
+    pub layout: Layout<B>,
+}
+
+/// Which block a forward is about to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockAt {
+    NoiseRefiner(usize),
+    Fusion(usize),
+}
+
+/// Where the image tokens sit in the joint sequence, and the tables the
+/// blocks use on them.
+pub(crate) struct Layout<B: Backend> {
+    h: usize,
+    w: usize,
+    text_tokens: usize,
+    /// The latents' dtype, which the prediction takes.
+    output_dtype: DType,
+    /// RoPE over the joint sequence (identity on the text tokens).
+    joint_rope: RopeTable<B>,
+    tables: Arc<GridTables<B>>,
+}
+
+impl<B: Backend> Layout<B> {
+    /// The grid a noise-refiner block sees: the image tokens alone.
+    pub fn image_grid(&self) -> ImageGrid<'_, B> {
+        ImageGrid {
+            h: self.h,
+            w: self.w,
+            rope: &self.tables.rope,
+            dft: &self.tables.dft,
+        }
+    }
+
+    /// The grid a fusion block sees: the joint sequence.
+    pub fn joint_grid(&self) -> ImageGrid<'_, B> {
+        ImageGrid {
+            rope: &self.joint_rope,
+            ..self.image_grid()
+        }
+    }
+}
+
+/// `blocks` one after the other; `before_block(i, input)` runs before
+/// block `i` (where a training pass seeds the dropout and keeps the block's
+/// input).
+pub(crate) fn run_blocks<B: Backend>(
+    blocks: &[VisualFusionBlock<B>],
+    x: Tensor<B, 3>,
+    c: &Tensor<B, 2>,
+    grid: &ImageGrid<'_, B>,
+    mut before_block: impl FnMut(usize, &Tensor<B, 3>),
+) -> Tensor<B, 3> {
+    blocks.iter().enumerate().fold(x, |x, (i, block)| {
+        before_block(i, &x);
+        block.forward(x, c.clone(), grid)
+    })
 }
 
 impl SingleStreamDiTConfig {
@@ -161,6 +231,46 @@ impl<B: Backend> SingleStreamDiT<B> {
         t: Tensor<B, 1>,
         text: Tensor<B, 3>,
     ) -> Result<Tensor<B, 4>> {
+        self.forward_hooked(x, t, text, |_, _| {})
+    }
+
+    /// [`try_forward`](Self::try_forward) with `before_block` run before
+    /// each noise-refiner and fusion block.
+    pub(crate) fn forward_hooked(
+        &self,
+        x: Tensor<B, 4>,
+        t: Tensor<B, 1>,
+        text: Tensor<B, 3>,
+        mut before_block: impl FnMut(BlockAt, &Tensor<B, 3>),
+    ) -> Result<Tensor<B, 4>> {
+        let Embedded {
+            image,
+            context,
+            c,
+            layout,
+        } = self.embed(x, t, text)?;
+        let image = run_blocks(
+            &self.noise_refiner,
+            image,
+            &c,
+            &layout.image_grid(),
+            |i, x| before_block(BlockAt::NoiseRefiner(i), x),
+        );
+        let joint = self.join(image, context);
+        let joint = run_blocks(&self.blocks, joint, &c, &layout.joint_grid(), |i, x| {
+            before_block(BlockAt::Fusion(i), x)
+        }); // [B, L + h·w, D]
+        Ok(self.head(joint, &layout))
+    }
+
+    /// The forward's embeddings: the latent patches, the captions and the
+    /// time, and the grid's tables.
+    pub(crate) fn embed(
+        &self,
+        x: Tensor<B, 4>,
+        t: Tensor<B, 1>,
+        text: Tensor<B, 3>,
+    ) -> Result<Embedded<B>> {
         self.check_inputs(x.dims(), t.dims(), text.dims())?;
         let [_, _, height, width] = x.dims();
         let [_, text_tokens, _] = text.dims();
@@ -178,36 +288,54 @@ impl<B: Backend> SingleStreamDiT<B> {
             rope: RopeTable::grid(h, w, self.head_dim, self.rope_base, &device),
             dft: DftBases::new(h, w, &device),
         });
-        let image_grid = ImageGrid {
-            h,
-            w,
-            rope: &tables.rope,
-            dft: &tables.dft,
-        };
-        let image = self
-            .noise_refiner
-            .iter()
-            .fold(image, |x, block| block.forward(x, c.clone(), &image_grid));
+        Ok(Embedded {
+            image,
+            context,
+            c,
+            layout: Layout {
+                h,
+                w,
+                text_tokens,
+                output_dtype,
+                joint_rope: tables.rope.with_text_prefix(text_tokens),
+                tables,
+            },
+        })
+    }
+
+    /// The refined caption tokens and the refined image tokens as one
+    /// `[text, image]` sequence.
+    pub(crate) fn join(&self, image: Tensor<B, 3>, context: Tensor<B, 3>) -> Tensor<B, 3> {
         let context = self
             .context_refiner
             .iter()
             .fold(context, |x, block| block.forward(x));
+        Tensor::cat(vec![context, image], 1)
+    }
 
-        let joint_rope = tables.rope.with_text_prefix(text_tokens);
-        let joint_grid = ImageGrid {
-            rope: &joint_rope,
-            ..image_grid
-        };
-        let joint = self
-            .blocks
-            .iter()
-            .fold(Tensor::cat(vec![context, image], 1), |x, block| {
-                block.forward(x, c.clone(), &joint_grid)
-            }); // [B, L + h·w, D]
-
+    /// The forward after the fusion blocks: the image tokens projected back
+    /// to latent patches, in the dtype the latents came in.
+    pub(crate) fn head(&self, joint: Tensor<B, 3>, layout: &Layout<B>) -> Tensor<B, 4> {
+        let Layout {
+            h,
+            w,
+            text_tokens,
+            output_dtype,
+            ..
+        } = *layout;
         let image = joint.narrow(1, text_tokens, h * w);
         let patches = project(&self.final_layer, self.final_norm.forward(image)); // [B, h·w, C·p²]
-        Ok(unpatchify(patches, h, w, p, self.in_channels).cast(output_dtype))
+        unpatchify(patches, h, w, self.patch_size, self.in_channels).cast(output_dtype)
+    }
+
+    /// This model without its noise-refiner and fusion blocks: what the
+    /// forward runs between them.
+    pub(crate) fn without_visual_blocks(&self) -> Self {
+        Self {
+            noise_refiner: Vec::new(),
+            blocks: Vec::new(),
+            ..self.clone()
+        }
     }
 
     /// Caption embeddings in the model's dtype, with all-zero rows (as

@@ -36,8 +36,13 @@ impl<B: Backend> SingleStreamDiT<B> {
     /// bf16 or f16 on CUDA). On an autodiff backend, gradients through the
     /// cast model reach this model's parameters in their own dtype.
     pub fn with_dtype(self, dtype: DType) -> Self {
-        self.map(&mut CastParams(dtype))
+        cast(self, dtype)
     }
+}
+
+/// `module` computing in `dtype` (see [`SingleStreamDiT::with_dtype`]).
+pub(crate) fn cast<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
+    module.map(&mut CastParams(dtype))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use ssdit_core::backend::{ComputeBackend, DeviceSpec, TrainBackend};
+use ssdit_core::config::GradientCheckpointing;
 use tokio::sync::{broadcast, watch};
 
 use crate::metrics::RunMetrics;
@@ -14,7 +15,8 @@ use crate::session::{self, Outcome, RunControl, RunRequest, RunSummary, TrainCon
 use crate::{Error, Result, config_error};
 
 /// The autodiff backend with burn's balanced checkpointing: memory-bound
-/// operations are recomputed in the backward pass instead of kept.
+/// operations are recomputed in the backward pass instead of kept
+/// (`train.gradient_checkpointing = "operations"`).
 pub type CheckpointedTrainBackend = Autodiff<ComputeBackend, BalancedCheckpointing>;
 
 /// Progress events buffered per subscriber before the slowest one lags.
@@ -91,7 +93,8 @@ impl std::fmt::Debug for RunHandle {
 }
 
 /// Starts `request` on a new thread (named `train-<run>`), on the device
-/// `models.device` names, with gradient checkpointing if configured. The
+/// `models.device` names, on burn's checkpointing backend if
+/// `train.gradient_checkpointing` asks for its operations. The
 /// thread ends on its own once the run has ended and said so.
 pub fn spawn(ctx: TrainContext, request: RunRequest) -> Result<RunHandle> {
     request.validate()?;
@@ -110,17 +113,18 @@ pub fn spawn(ctx: TrainContext, request: RunRequest) -> Result<RunHandle> {
                     status_tx.send_modify(|status| apply(status, &event, &control));
                     let _ = events.send(RunUpdate::Event(event));
                 };
-                let result = if request.train.gradient_checkpointing {
-                    session::run::<CheckpointedTrainBackend>(
-                        &ctx,
-                        &request,
-                        device,
-                        &control,
-                        &mut observe,
-                    )
-                } else {
-                    session::run::<TrainBackend>(&ctx, &request, device, &control, &mut observe)
-                };
+                let result =
+                    if request.train.gradient_checkpointing == GradientCheckpointing::Operations {
+                        session::run::<CheckpointedTrainBackend>(
+                            &ctx,
+                            &request,
+                            device,
+                            &control,
+                            &mut observe,
+                        )
+                    } else {
+                        session::run::<TrainBackend>(&ctx, &request, device, &control, &mut observe)
+                    };
                 status_tx.send_modify(|status| finish(status, result));
                 let _ = events.send(RunUpdate::Finished(status_tx.borrow().clone()));
             })

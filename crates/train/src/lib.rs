@@ -39,8 +39,10 @@
 //! let end = handle.wait().await;            // final RunStatus (Completed/Stopped/Failed)
 //! ```
 //!
-//! `spawn` picks the device from `models.device` and burn's autodiff
-//! checkpointing from `train.gradient_checkpointing`. A caller with its own
+//! `spawn` picks the device from `models.device`; `train.gradient_checkpointing`
+//! picks block-level activation checkpointing (`"blocks"`, the model's
+//! [`ssdit_model::TrainingPass`]) or burn's autodiff checkpointing
+//! (`"operations"`). A caller with its own
 //! thread and backend calls [`session::run`] directly with an observer
 //! closure. [`export_ema`] returns a checkpoint's EMA weights as one
 //! safetensors file with the seed's tensor names.
@@ -65,7 +67,7 @@ pub use handle::{CheckpointedTrainBackend, RunHandle, RunState, RunStatus, RunUp
 pub use session::{
     Outcome, Resume, RunControl, RunRequest, RunSummary, StepEvent, TrainContext, TrainEvent,
 };
-pub use trainer::{InnerDiT, StepReport, Trainer, TrainerParts};
+pub use trainer::{InnerDiT, StepReport, Trainer, TrainerParts, activation_checkpointing};
 
 /// The EMA weights of a run's newest committed checkpoint (or of the one at
 /// `step`) as one safetensors file with the seed's tensor names: loads in

@@ -4,7 +4,9 @@
 //! noise with offset noise, forms `x_t = (1−t)·x₀ + t·x₁`, predicts the
 //! velocity (block dropout on), takes the MSE/L1/Huber loss against `x₁ − x₀`
 //! (plus `λ·` the Self-E loss with the EMA teacher late in training), divides
-//! by `accum_steps` and back-propagates; the summed gradients are clipped to a
+//! by `accum_steps` and back-propagates (block by block, running each fusion
+//! block again, with `train.gradient_checkpointing = "blocks"`: the model's
+//! [`TrainingPass`]); the summed gradients are clipped to a
 //! global norm, AdamW steps with the cosine-warmup learning rate, and the EMA
 //! folds in the new weights (its first update copies them).
 
@@ -16,13 +18,13 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, ElementConversion};
 use bytes::Bytes;
-use ssdit_core::config::{LossKind, OptimizerKind, TrainConfig};
+use ssdit_core::config::{GradientCheckpointing, LossKind, OptimizerKind, TrainConfig};
 use ssdit_dataset::Bucket;
 use ssdit_flow::{
     Ema, Loss, SelfEvalConfig, SelfEvalDraws, interpolate, self_eval_loss, shift_times,
     velocity_target,
 };
-use ssdit_model::{SingleStreamDiT, SingleStreamDiTConfig};
+use ssdit_model::{ActivationCheckpointing, SingleStreamDiT, SingleStreamDiTConfig, TrainingPass};
 use ssdit_optim::{
     AdamW, AdamWConfig, CosineWithWarmup, MomentPrecision, OptimizerState, clip_grad_norm,
 };
@@ -309,14 +311,13 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         for index in batch..batch + accum {
             let indices = &batches[index as usize];
             let outcome = self.micro_step(&model, indices, epoch, index, self_eval);
-            let (loss, value) = match outcome {
+            let (grads, value) = match outcome {
                 Ok(result) => result,
                 Err(error) => {
                     self.model = Some(model);
                     return Err(error);
                 }
             };
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             accumulator.accumulate(&model, grads);
             loss_sum += value;
             samples += indices.len();
@@ -369,8 +370,8 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         }
     }
 
-    /// Forward and loss of micro-batch `index` of `epoch`; returns the loss
-    /// scaled by `1/accum_steps` and its unscaled value.
+    /// Forward, loss and backward of micro-batch `index` of `epoch`; returns
+    /// the gradients of the loss scaled by `1/accum_steps`, and the loss.
     fn micro_step(
         &self,
         model: &SingleStreamDiT<AB>,
@@ -378,7 +379,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         epoch: u64,
         index: u64,
         self_eval: bool,
-    ) -> Result<(Tensor<AB, 1>, f64)> {
+    ) -> Result<(GradientsParams, f64)> {
         let device = &self.device;
         let tensors = self.data.tensors(indices)?;
         let mut rng = self.streams.rng(Purpose::Batch, epoch, index);
@@ -393,37 +394,65 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         let x0 = noise::<AB>(&mut rng, shape, self.config.offset_noise, device);
         let x_t = interpolate(x0.clone(), x1.clone(), t.clone());
 
-        AB::seed(device, self.streams.seed(Purpose::Dropout, epoch, index));
-        let compute = model.clone().with_dtype(self.compute_dtype);
-        let v_pred = compute.try_forward(x_t.clone(), t.clone(), text.clone())?;
-        let mut loss =
-            loss_kind(self.config.loss).compute(v_pred.clone(), velocity_target(x0, x1.clone()));
-        if self_eval {
-            let mut draws_rng = self.streams.rng(Purpose::SelfEval, epoch, index);
-            let inner = device;
-            let draws = SelfEvalDraws {
-                u: Tensor::from_data(TensorData::new(rng::uniform(&mut draws_rng, b), [b]), inner),
-                noise: Tensor::from_data(
-                    TensorData::new(rng::normal(&mut draws_rng, shape.iter().product()), shape),
-                    inner,
-                ),
-            };
-            let teacher = self.ema_model()?.with_dtype(self.compute_dtype);
-            let velocity = |x, t, text| teacher.forward(x, t, text);
-            let settings = SelfEvalConfig::new().with_teacher_cfg(self.config.self_eval.cfg);
-            let self_loss = self_eval_loss(&velocity, x_t, t, v_pred, x1, text, draws, &settings)?;
-            loss = loss + self_loss.mul_scalar(self.config.self_eval.lambda);
-        }
-        let value: f64 = loss.clone().into_scalar().elem();
-        if !value.is_finite() {
-            return Err(config_error(
-                "train.learning_rate",
-                format!(
-                    "the loss became {value} at epoch {epoch}, micro-batch {index} ({c} channels); lower the learning rate"
-                ),
-            ));
-        }
-        Ok((loss.div_scalar(self.config.accum_steps as f64), value))
+        let pass = TrainingPass {
+            dtype: self.compute_dtype,
+            dropout_seed: self.streams.seed(Purpose::Dropout, epoch, index),
+            checkpointing: activation_checkpointing(self.config.gradient_checkpointing),
+        };
+        let mut value = f64::NAN;
+        let inputs = (x_t.clone(), t.clone(), text.clone());
+        let grads = model.loss_gradients(inputs, pass, |v_pred| -> Result<Tensor<AB, 1>> {
+            let mut loss = loss_kind(self.config.loss)
+                .compute(v_pred.clone(), velocity_target(x0, x1.clone()));
+            if self_eval {
+                let self_loss = self.self_eval_loss(x_t, t, v_pred, x1, text, (epoch, index))?;
+                loss = loss + self_loss.mul_scalar(self.config.self_eval.lambda);
+            }
+            value = loss.clone().into_scalar().elem();
+            if !value.is_finite() {
+                return Err(config_error(
+                    "train.learning_rate",
+                    format!(
+                        "the loss became {value} at epoch {epoch}, micro-batch {index} ({c} channels); lower the learning rate"
+                    ),
+                ));
+            }
+            Ok(loss.div_scalar(self.config.accum_steps as f64))
+        })?;
+        Ok((grads, value))
+    }
+
+    /// The Self-E consistency loss of micro-batch `index` of `epoch`, with
+    /// the EMA model as the teacher.
+    fn self_eval_loss(
+        &self,
+        x_t: Tensor<AB, 4>,
+        t: Tensor<AB, 1>,
+        v_pred: Tensor<AB, 4>,
+        x1: Tensor<AB, 4>,
+        text: Tensor<AB, 3>,
+        (epoch, index): (u64, u64),
+    ) -> Result<Tensor<AB, 1>> {
+        let shape = x1.dims();
+        let b = shape[0];
+        let device = &self.device;
+        let mut draws_rng = self.streams.rng(Purpose::SelfEval, epoch, index);
+        let draws = SelfEvalDraws {
+            u: Tensor::from_data(
+                TensorData::new(rng::uniform(&mut draws_rng, b), [b]),
+                device,
+            ),
+            noise: Tensor::from_data(
+                TensorData::new(rng::normal(&mut draws_rng, shape.iter().product()), shape),
+                device,
+            ),
+        };
+        let teacher = self.ema_model()?.with_dtype(self.compute_dtype);
+        let velocity = |x, t, text| teacher.forward(x, t, text);
+        let settings = SelfEvalConfig::new().with_teacher_cfg(self.config.self_eval.cfg);
+        Ok(self_eval_loss(
+            &velocity, x_t, t, v_pred, x1, text, draws, &settings,
+        )?)
     }
 
     fn batch_options(&self) -> BatchOptions {
@@ -488,6 +517,17 @@ fn noise<AB: AutodiffBackend>(
         device,
     );
     base + offset.mul_scalar(strength)
+}
+
+/// The model's activation checkpointing for `train.gradient_checkpointing`
+/// (burn's, `operations`, is the backend's: the model keeps what it records).
+pub fn activation_checkpointing(setting: GradientCheckpointing) -> ActivationCheckpointing {
+    match setting {
+        GradientCheckpointing::Blocks => ActivationCheckpointing::Blocks,
+        GradientCheckpointing::Off | GradientCheckpointing::Operations => {
+            ActivationCheckpointing::Off
+        }
+    }
 }
 
 /// The flow crate's loss for the configured kind.

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use ssdit_core::config::GradientCheckpointing;
 
 use super::report::{Measurement, RowLabel, table};
 use super::worker::{Dtype, WorkerArgs};
@@ -51,7 +52,7 @@ impl Preset {
             cfg: 3.0,
             lr: 2e-4,
             skip: String::new(),
-            checkpointing: false,
+            checkpointing: GradientCheckpointing::Off,
         }
     }
 
@@ -104,10 +105,12 @@ pub struct DitArgs {
     /// Which sides to run.
     #[arg(long, value_enum, default_value_t = Sides::Both)]
     sides: Sides,
-    /// Our training step with burn's balanced gradient checkpointing (the
-    /// twin trains without); compare with a run without it for the trade-off.
-    #[arg(long)]
-    checkpointing: bool,
+    /// Gradient checkpointing of our training step: off, blocks (each fusion
+    /// block run again in the backward pass) or operations (burn's balanced
+    /// checkpointing); the twin trains without. Compare with a run without
+    /// it for the trade-off.
+    #[arg(long, default_value_t = GradientCheckpointing::Off)]
+    checkpointing: GradientCheckpointing,
     /// The Python interpreter with torch and safetensors installed.
     #[arg(long, env = "SSDIT_BENCH_PYTHON", default_value = "python3")]
     python: PathBuf,
@@ -216,9 +219,7 @@ fn run_ours(worker: &WorkerArgs) -> anyhow::Result<Measurement> {
     command
         .args(["bench", "dit-worker"])
         .args(worker.to_flags());
-    if worker.checkpointing {
-        command.arg("--checkpointing");
-    }
+    command.arg(format!("--checkpointing={}", worker.checkpointing));
     thread_env(&mut command, worker.threads);
     collect("ssdit", command)
 }

@@ -8,13 +8,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 use clap::{Args, ValueEnum};
+use ssdit_core::config::GradientCheckpointing;
 use ssdit_flow::{Loss, Sampler, SamplerConfig, interpolate, velocity_target};
-use ssdit_model::{SingleStreamDiT, SingleStreamDiTConfig};
+use ssdit_model::{SingleStreamDiT, SingleStreamDiTConfig, TrainingPass};
 use ssdit_optim::{AdamWConfig, clip_grad_norm};
+use ssdit_train::activation_checkpointing;
 
 use super::report::{Measurement, peak_rss_kib};
 
@@ -98,11 +99,12 @@ pub struct WorkerArgs {
     /// Comma-separated phases to skip: forward, train, sample.
     #[arg(long, default_value = "")]
     pub skip: String,
-    /// Train with burn's balanced gradient checkpointing (memory-bound
-    /// operations recomputed in the backward pass), as
-    /// `train.gradient_checkpointing` does. Ours only: not in [`Self::to_flags`].
-    #[arg(long)]
-    pub checkpointing: bool,
+    /// Gradient checkpointing of our training step, as
+    /// `train.gradient_checkpointing`: off, blocks (each fusion block run
+    /// again in the backward pass) or operations (burn's balanced
+    /// checkpointing). Ours only: not in [`Self::to_flags`].
+    #[arg(long, default_value_t = GradientCheckpointing::Off)]
+    pub checkpointing: GradientCheckpointing,
 }
 
 impl WorkerArgs {
@@ -259,7 +261,7 @@ fn measure<B: Backend>(
         measurement.forward_ms = time_forward::<B>(args, &config, &device, dtype)?;
     }
     if !args.skips("train") {
-        measurement.train_ms = if args.checkpointing {
+        measurement.train_ms = if args.checkpointing == GradientCheckpointing::Operations {
             time_train_step::<Autodiff<B, BalancedCheckpointing>>(args, &config, &device, dtype)?
         } else {
             time_train_step::<Autodiff<B>>(args, &config, &device, dtype)?
@@ -281,10 +283,10 @@ fn runtime<B: Backend>(args: &WorkerArgs, device: &Device<B>) -> String {
     format!(
         "burn 0.21 {}{}, {} threads{}",
         B::name(device),
-        if args.checkpointing {
-            ", balanced checkpointing"
-        } else {
-            ""
+        match args.checkpointing {
+            GradientCheckpointing::Off => "",
+            GradientCheckpointing::Blocks => ", blocks recomputed",
+            GradientCheckpointing::Operations => ", balanced checkpointing",
         },
         args.threads,
         if pools.is_empty() {
@@ -331,20 +333,25 @@ fn time_train_step<AB: burn::tensor::backend::AutodiffBackend>(
     let mut optim = AdamWConfig::new()
         .with_weight_decay(WEIGHT_DECAY)
         .init::<AB>()?;
+    let pass = |step: u64| TrainingPass {
+        dtype,
+        dropout_seed: step,
+        checkpointing: activation_checkpointing(args.checkpointing),
+    };
+    let mut step = 0;
     // The warm-up step also allocates the optimizer state, as the twin's does.
     timed::<AB>(device, args.iters, |_| {
         let current = model
             .take()
             .context("the model was lost in a failed step")?;
         let x_t = interpolate(inputs.noise.clone(), inputs.x1.clone(), inputs.t.clone());
-        let prediction = current.clone().with_dtype(dtype).try_forward(
-            x_t,
-            inputs.t.clone(),
-            inputs.text.clone(),
-        )?;
         let target = velocity_target(inputs.noise.clone(), inputs.x1.clone());
-        let loss = Loss::Mse.compute(prediction, target);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        let mut grads = current.loss_gradients(
+            (x_t, inputs.t.clone(), inputs.text.clone()),
+            pass(step),
+            |prediction| -> anyhow::Result<_> { Ok(Loss::Mse.compute(prediction, target)) },
+        )?;
+        step += 1;
         clip_grad_norm(&current, &mut grads, CLIP)?;
         model = Some(optim.step(args.lr, current, grads)?);
         Ok(())
@@ -411,7 +418,7 @@ mod tests {
             cfg: 3.0,
             lr: 2e-4,
             skip: String::new(),
-            checkpointing: false,
+            checkpointing: GradientCheckpointing::Off,
         }
     }
 
@@ -444,19 +451,20 @@ mod tests {
 
     #[test]
     fn measures_a_checkpointed_training_step() {
-        let args = WorkerArgs {
-            checkpointing: true,
-            skip: "forward,sample".into(),
-            ..tiny()
-        };
-        let m =
-            measure::<burn::backend::NdArray<f32>>(&args, Default::default(), DType::F32).unwrap();
-        assert_eq!((m.forward_ms.len(), m.train_ms.len()), (0, 2));
-        assert!(
-            m.runtime.contains("balanced checkpointing"),
-            "{}",
-            m.runtime
-        );
+        for (checkpointing, label) in [
+            (GradientCheckpointing::Blocks, "blocks recomputed"),
+            (GradientCheckpointing::Operations, "balanced checkpointing"),
+        ] {
+            let args = WorkerArgs {
+                checkpointing,
+                skip: "forward,sample".into(),
+                ..tiny()
+            };
+            let m = measure::<burn::backend::NdArray<f32>>(&args, Default::default(), DType::F32)
+                .unwrap();
+            assert_eq!((m.forward_ms.len(), m.train_ms.len()), (0, 2));
+            assert!(m.runtime.contains(label), "{}", m.runtime);
+        }
     }
 
     #[test]
