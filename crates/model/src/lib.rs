@@ -41,4 +41,4 @@ pub use config::SingleStreamDiTConfig;
 pub use error::{Error, Result};
 pub use loader::{key_map, open_checkpoint};
 pub use model::SingleStreamDiT;
-pub use training::{ActivationCheckpointing, TrainingPass};
+pub use training::{ActivationCheckpointing, Inputs, TrainingPass};

@@ -52,6 +52,10 @@ pub struct TrainingPass {
     pub checkpointing: ActivationCheckpointing,
 }
 
+/// A forward's inputs: latents `[batch, channels, H, W]`, times `[batch]`,
+/// caption embeddings `[batch, tokens, dim]`.
+pub type Inputs<B> = (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 3>);
+
 /// Spreads the segment seeds of one pass apart (2⁶⁴ / φ).
 const SEGMENT_STRIDE: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -64,7 +68,7 @@ impl<AB: AutodiffBackend> SingleStreamDiT<AB> {
     /// The shape errors of `try_forward`, and `loss`'s own.
     pub fn loss_gradients<E: From<Error>>(
         &self,
-        inputs: (Tensor<AB, 4>, Tensor<AB, 1>, Tensor<AB, 3>),
+        inputs: Inputs<AB>,
         pass: TrainingPass,
         loss: impl FnOnce(Tensor<AB, 4>) -> Result<Tensor<AB, 1>, E>,
     ) -> Result<GradientsParams, E> {
@@ -73,25 +77,19 @@ impl<AB: AutodiffBackend> SingleStreamDiT<AB> {
             seed: pass.dropout_seed,
         };
         match pass.checkpointing {
-            ActivationCheckpointing::Off => self.gradients_kept(inputs, pass.dtype, &seeds, loss),
+            ActivationCheckpointing::Off => {
+                let (x, t, text) = inputs;
+                let model = self.clone().with_dtype(pass.dtype);
+                let velocity = model.forward_hooked(x, t, text, |at, _| seeds.before(at))?;
+                Ok(GradientsParams::from_grads(
+                    loss(velocity)?.backward(),
+                    self,
+                ))
+            }
             ActivationCheckpointing::Blocks => {
                 self.gradients_recomputed(inputs, pass.dtype, &seeds, loss)
             }
         }
-    }
-
-    /// One forward with its whole graph, one backward.
-    fn gradients_kept<E: From<Error>>(
-        &self,
-        (x, t, text): (Tensor<AB, 4>, Tensor<AB, 1>, Tensor<AB, 3>),
-        dtype: DType,
-        seeds: &SegmentSeeds<AB>,
-        loss: impl FnOnce(Tensor<AB, 4>) -> Result<Tensor<AB, 1>, E>,
-    ) -> Result<GradientsParams, E> {
-        let model = self.clone().with_dtype(dtype);
-        let velocity = model.forward_hooked(x, t, text, |at, _| seeds.before(at))?;
-        let loss = loss(velocity)?;
-        Ok(GradientsParams::from_grads(loss.backward(), self))
     }
 
     /// A forward without a graph keeping every block's input, then the
@@ -100,7 +98,7 @@ impl<AB: AutodiffBackend> SingleStreamDiT<AB> {
     /// last, the embeddings.
     fn gradients_recomputed<E: From<Error>>(
         &self,
-        (x, t, text): (Tensor<AB, 4>, Tensor<AB, 1>, Tensor<AB, 3>),
+        (x, t, text): Inputs<AB>,
         dtype: DType,
         seeds: &SegmentSeeds<AB>,
         loss: impl FnOnce(Tensor<AB, 4>) -> Result<Tensor<AB, 1>, E>,
