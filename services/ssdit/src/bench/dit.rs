@@ -105,8 +105,8 @@ pub struct DitArgs {
     /// Which sides to run.
     #[arg(long, value_enum, default_value_t = Sides::Both)]
     sides: Sides,
-    /// Gradient checkpointing of our training step: off, blocks (each fusion
-    /// block run again in the backward pass) or operations (burn's balanced
+    /// Gradient checkpointing of our training step: off, blocks (each block
+    /// run again in the backward pass) or operations (burn's balanced
     /// checkpointing); the twin trains without. Compare with a run without
     /// it for the trade-off.
     #[arg(long, default_value_t = GradientCheckpointing::Off)]

@@ -100,8 +100,8 @@ pub struct WorkerArgs {
     #[arg(long, default_value = "")]
     pub skip: String,
     /// Gradient checkpointing of our training step, as
-    /// `train.gradient_checkpointing`: off, blocks (each fusion block run
-    /// again in the backward pass) or operations (burn's balanced
+    /// `train.gradient_checkpointing`: off, blocks (each block run again in
+    /// the backward pass) or operations (burn's balanced
     /// checkpointing). Ours only: not in [`Self::to_flags`].
     #[arg(long, default_value_t = GradientCheckpointing::Off)]
     pub checkpointing: GradientCheckpointing,
