@@ -6,9 +6,13 @@
 # Build the CUDA binary where Rust is (no GPU needed), then run this from the
 # repository root on the GPU machine (CUDA and PyTorch installed):
 #
-#   cargo build --release -p ssdit --features cuda
-#   strip -o gpu-bin/ssdit "$CARGO_TARGET_DIR/release/ssdit"  # travels with the tree (64 MiB in all)
-#   OUT=$OUT bench/gpu-check.sh gpu-bin/ssdit                  # on the GPU machine
+#   CUDARC_CUDA_VERSION=13000 cargo build --release -p ssdit --features cuda  # CUDA 13.0 there; ~50 min on 2 cores
+#   mkdir -p gpu-bin && strip -o gpu-bin/ssdit "$CARGO_TARGET_DIR/release/ssdit" && xz -T2 -6 gpu-bin/ssdit
+#   OUT=$OUT bench/gpu-check.sh gpu-bin/ssdit.xz               # on the GPU machine, carrying gpu-bin
+#
+# The stripped binary is ~200 MB, over the 64 MiB that the working tree may
+# weigh on its way to the GPU machine; compressed it is ~30 MB, and this
+# script unpacks it (xz, or Python's lzma where xz is missing).
 #
 # Four benchmarks of at most 3 minutes, a run of at most 5 and one more
 # benchmark of at most 2.5 (last, so that a 600 s limit cuts the least
@@ -21,8 +25,19 @@
 # steps on the CPU, to check the script itself.
 set -uo pipefail
 
-bin=${1:?usage: bench/gpu-check.sh PATH/TO/ssdit (a --features cuda build)}
+bin=${1:?usage: bench/gpu-check.sh PATH/TO/ssdit[.xz] (a --features cuda build)}
 out=${OUT:-gpu-out}
+if [ "${bin%.xz}" != "$bin" ]; then
+  unpacked=$(mktemp -d)/ssdit
+  if command -v xz > /dev/null; then
+    xz -dc "$bin" > "$unpacked"
+  else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      "$bin" "$unpacked"
+  fi || { echo "cannot unpack $bin" >&2; exit 1; }
+  chmod +x "$unpacked"
+  bin=$unpacked
+fi
 device=${DEVICE:-cuda}
 sides=${SIDES:-both}
 configs=${CONFIGS:-seed small}
@@ -58,6 +73,19 @@ if command -v nvidia-smi > /dev/null; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$out/summary.txt"
 fi
 
+# burn's CUDA backend compiles its kernels at run time: it loads libnvrtc
+# and reads the CUDA headers under $CUDA_PATH. Point both at the toolkit
+# when the loader does not know it.
+if [ "$device" != cpu ]; then
+  export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
+  if ! ldconfig -p 2> /dev/null | grep -q 'libnvrtc\.so'; then
+    export LD_LIBRARY_PATH="$CUDA_PATH/lib64:$CUDA_PATH/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+  { command -v nvcc > /dev/null && nvcc --version | tail -2
+    echo "CUDA_PATH=$CUDA_PATH LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+    ls "$CUDA_PATH"/lib64/libnvrtc.so* 2>&1 | head -3; } 2>&1 | tee -a "$out/summary.txt"
+fi
+
 for config in $configs; do
   for dtype in bf16 f32; do
     [ "$device" = cpu ] && [ "$dtype" = bf16 ] && continue
@@ -76,7 +104,7 @@ cp "$run_dir/sheet.png" "$out/sheet.png" 2> /dev/null
 # Last, the first config's training step (ours) with block-level activation
 # checkpointing: its time and GPU memory against the plain step's above
 # (docs/benchmarks.md estimates ~16.5 GiB for the seed's batch 16 without,
-# ~7 GiB with: the 16 GB target).
+# ~8.3 GiB with: the 16 GB target).
 first=${configs%% *}
 checkpointed_dtype=bf16
 [ "$device" = cpu ] && checkpointed_dtype=f32

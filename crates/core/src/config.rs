@@ -341,9 +341,10 @@ pub enum GradientCheckpointing {
     /// Everything autodiff records (fastest).
     #[default]
     Off,
-    /// Only each fusion block's input; every block runs again in the
-    /// backward pass (about a third more compute; the activations of one
-    /// block instead of all: what fits the seed config in 16 GB).
+    /// Only each noise-refiner and fusion block's input; every block runs
+    /// again in the backward pass (about a third more compute; the
+    /// activations of one block instead of all: what fits the seed config
+    /// in 16 GB).
     Blocks,
     /// burn's balanced checkpointing: memory-bound operations recomputed in
     /// the backward pass. Saves memory on the CPU; on the GPU graph it holds
@@ -351,28 +352,40 @@ pub enum GradientCheckpointing {
     Operations,
 }
 
+impl GradientCheckpointing {
+    /// Every setting, in the order the error message lists them.
+    pub const ALL: [Self; 3] = [Self::Off, Self::Blocks, Self::Operations];
+
+    /// The setting as written in a config file or on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Blocks => "blocks",
+            Self::Operations => "operations",
+        }
+    }
+}
+
 impl std::str::FromStr for GradientCheckpointing {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "off" => Ok(Self::Off),
-            "blocks" => Ok(Self::Blocks),
-            "operations" => Ok(Self::Operations),
-            other => Err(format!(
-                "unknown gradient checkpointing `{other}`: expected off, blocks or operations"
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|setting| setting.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|setting| setting.name()).collect();
+                format!(
+                    "unknown gradient checkpointing `{name}`: expected one of {}",
+                    known.join(", ")
+                )
+            })
     }
 }
 
 impl std::fmt::Display for GradientCheckpointing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Off => "off",
-            Self::Blocks => "blocks",
-            Self::Operations => "operations",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -953,6 +966,13 @@ mod tests {
             "{error}"
         );
         assert!(read("3").is_err());
+        for setting in GradientCheckpointing::ALL {
+            assert_eq!(read(&format!("\"{setting}\"")).unwrap(), setting);
+            assert_eq!(
+                toml::Value::try_from(setting).unwrap().as_str(),
+                Some(setting.name())
+            );
+        }
     }
 
     #[test]
