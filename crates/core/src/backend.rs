@@ -94,16 +94,54 @@ fn device_of(spec: DeviceSpec) -> Result<Device<ComputeBackend>> {
 
 #[cfg(feature = "cuda")]
 fn device_of(spec: DeviceSpec) -> Result<Device<ComputeBackend>> {
-    match spec {
-        DeviceSpec::Auto => Ok(burn::backend::cuda::CudaDevice::new(0)),
-        DeviceSpec::Cuda(index) => Ok(burn::backend::cuda::CudaDevice::new(index)),
-        DeviceSpec::Cpu => Err(Error::Device {
-            spec: "cpu".into(),
-            reason:
-                "this binary was built for CUDA; use a build without the `cuda` feature for the CPU"
-                    .into(),
-        }),
+    let index = match spec {
+        DeviceSpec::Auto => 0,
+        DeviceSpec::Cuda(index) => index,
+        DeviceSpec::Cpu => {
+            return Err(Error::Device {
+                spec: "cpu".into(),
+                reason:
+                    "this binary was built for CUDA; use a build without the `cuda` feature for the CPU"
+                        .into(),
+            });
+        }
+    };
+    cuda_ready(index).map_err(|reason| Error::Device {
+        spec: format!("cuda:{index}"),
+        reason,
+    })?;
+    Ok(burn::backend::cuda::CudaDevice::new(index))
+}
+
+/// Whether this machine can run CUDA device `index`: asked before burn
+/// starts the device's thread, which panics where the driver or NVRTC is
+/// missing instead of returning an error.
+#[cfg(feature = "cuda")]
+fn cuda_ready(index: usize) -> std::result::Result<(), String> {
+    use cudarc::{driver, nvrtc};
+
+    // SAFETY: both only try to load a shared library by its names.
+    if !unsafe { driver::sys::is_culib_present() } {
+        return Err(
+            "the CUDA driver (libcuda.so) cannot be loaded: no NVIDIA driver on this \
+             machine, or its folder is not in LD_LIBRARY_PATH"
+                .into(),
+        );
     }
+    if !unsafe { nvrtc::sys::is_culib_present() } {
+        return Err(
+            "NVRTC (libnvrtc.so, part of the CUDA toolkit), which compiles the \
+             kernels at run time, cannot be loaded: add the toolkit's lib64 to LD_LIBRARY_PATH"
+                .into(),
+        );
+    }
+    driver::result::init().map_err(|error| format!("the CUDA driver did not start: {error}"))?;
+    let count = driver::result::device::get_count()
+        .map_err(|error| format!("counting the CUDA devices: {error}"))?;
+    if index >= usize::try_from(count).unwrap_or(0) {
+        return Err(format!("this machine has {count} CUDA device(s)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -131,6 +169,17 @@ mod tests {
 
     #[test]
     fn this_build_computes_on_auto() {
-        assert!(DeviceSpec::Auto.device().is_ok());
+        match DeviceSpec::Auto.device() {
+            Ok(_) => {}
+            // A CUDA build on a machine without CUDA says so instead of
+            // panicking on burn's device thread.
+            Err(Error::Device { reason, .. }) if cfg!(feature = "cuda") => {
+                assert!(
+                    reason.contains("CUDA") || reason.contains("NVRTC"),
+                    "{reason}"
+                )
+            }
+            Err(error) => panic!("{error}"),
+        }
     }
 }

@@ -172,14 +172,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<std::process::ExitCode> {
 #[cfg(feature = "cuda")]
 mod cuda {
     use burn::backend::Cuda;
-    use burn::backend::cuda::CudaDevice;
-
     use burn::tensor::DType;
+    use ssdit_core::backend::DeviceSpec;
 
     use super::{Measurement, WorkerArgs};
 
     pub fn measure(args: &WorkerArgs, dtype: DType) -> anyhow::Result<Measurement> {
-        super::measure::<Cuda<f32>>(args, CudaDevice::new(0), dtype)
+        super::measure::<Cuda<f32>>(args, DeviceSpec::Cuda(0).device()?, dtype)
     }
 }
 
