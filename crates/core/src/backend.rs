@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn this_build_computes_on_auto() {
         match DeviceSpec::Auto.device() {
-            Ok(_) => {}
+            Ok(device) => {
+                let zeros = burn::tensor::Tensor::<ComputeBackend, 1>::zeros([2], &device);
+                assert_eq!(zeros.into_data().to_vec::<f32>().unwrap(), [0.0, 0.0]);
+            }
             // A CUDA build on a machine without CUDA says so instead of
             // panicking on burn's device thread.
             Err(Error::Device { reason, .. }) if cfg!(feature = "cuda") => {
