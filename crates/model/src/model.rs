@@ -231,7 +231,7 @@ impl<B: Backend> SingleStreamDiT<B> {
         t: Tensor<B, 1>,
         text: Tensor<B, 3>,
     ) -> Result<Tensor<B, 4>> {
-        self.forward_hooked(x, t, text, |_, _| {})
+        self.forward_hooked(x, t, text, |_| {})
     }
 
     /// [`try_forward`](Self::try_forward) with `before_block` run before
@@ -241,7 +241,7 @@ impl<B: Backend> SingleStreamDiT<B> {
         x: Tensor<B, 4>,
         t: Tensor<B, 1>,
         text: Tensor<B, 3>,
-        mut before_block: impl FnMut(BlockAt, &Tensor<B, 3>),
+        mut before_block: impl FnMut(BlockAt),
     ) -> Result<Tensor<B, 4>> {
         let Embedded {
             image,
@@ -254,11 +254,11 @@ impl<B: Backend> SingleStreamDiT<B> {
             image,
             &c,
             &layout.image_grid(),
-            |i, x| before_block(BlockAt::NoiseRefiner(i), x),
+            |i, _| before_block(BlockAt::NoiseRefiner(i)),
         );
         let joint = self.join(image, context);
-        let joint = run_blocks(&self.blocks, joint, &c, &layout.joint_grid(), |i, x| {
-            before_block(BlockAt::Fusion(i), x)
+        let joint = run_blocks(&self.blocks, joint, &c, &layout.joint_grid(), |i, _| {
+            before_block(BlockAt::Fusion(i))
         }); // [B, L + h·w, D]
         Ok(self.head(joint, &layout))
     }

@@ -80,7 +80,7 @@ impl<AB: AutodiffBackend> SingleStreamDiT<AB> {
             ActivationCheckpointing::Off => {
                 let (x, t, text) = inputs;
                 let model = self.clone().with_dtype(pass.dtype);
-                let velocity = model.forward_hooked(x, t, text, |at, _| seeds.before(at))?;
+                let velocity = model.forward_hooked(x, t, text, |at| seeds.before(at))?;
                 Ok(GradientsParams::from_grads(
                     loss(velocity)?.backward(),
                     self,

@@ -4,8 +4,9 @@
 //! noise with offset noise, forms `x_t = (1−t)·x₀ + t·x₁`, predicts the
 //! velocity (block dropout on), takes the MSE/L1/Huber loss against `x₁ − x₀`
 //! (plus `λ·` the Self-E loss with the EMA teacher late in training), divides
-//! by `accum_steps` and back-propagates (block by block, running each fusion
-//! block again, with `train.gradient_checkpointing = "blocks"`: the model's
+//! by `accum_steps` and back-propagates (block by block, running each
+//! noise-refiner and fusion block again, with
+//! `train.gradient_checkpointing = "blocks"`: the model's
 //! [`TrainingPass`]); the summed gradients are clipped to a
 //! global norm, AdamW steps with the cosine-warmup learning rate, and the EMA
 //! folds in the new weights (its first update copies them).
