@@ -1,7 +1,7 @@
 //! The tiny offline encoder: a small T5Gemma2 text encoder whose weights come
 //! from a fixed seed, for machines without the real weights (`--tiny`).
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 
 use crate::rng::SplitMix64;
@@ -64,40 +64,13 @@ pub fn tiny_tokenizer_fingerprint() -> String {
 /// RMS), projections with std `1/√fan_in`, norm weights with std 0.1 around
 /// the unit gain.
 pub(crate) fn seeded<B: Backend, M: Module<B>>(model: M, seed: u64) -> M {
-    model.map(&mut SeededWeights {
-        seed,
-        path: Vec::new(),
-    })
-}
-
-struct SeededWeights {
-    seed: u64,
-    path: Vec<String>,
-}
-
-impl<B: Backend> ModuleMapper<B> for SeededWeights {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let label = self.path.join(".");
-        let shape = param.lazy_shape();
-        let device = param.lazy_device();
-        let dims = shape.to_vec();
-        let std = match (label.as_str(), dims.as_slice()) {
+    ssdit_weights::redraw(model, |path, dims| {
+        let std = match (path, dims) {
             ("embed_tokens.weight", [_, hidden]) => 1.0 / (*hidden as f32).sqrt(),
             ("embed_tokens.eoi_embedding", [hidden]) => 1.0 / (*hidden as f32).sqrt(),
             (_, [fan_in, _]) => 1.0 / (*fan_in as f32).sqrt(),
             _ => 0.1,
         };
-        let values =
-            SplitMix64::for_label(self.seed, &label).uniform_with_std(shape.num_elements(), std);
-        let tensor = Tensor::from_data(TensorData::new(values, shape), &device);
-        Param::initialized(param.id, tensor)
-    }
+        SplitMix64::for_label(seed, path).uniform_with_std(dims.iter().product(), std)
+    })
 }

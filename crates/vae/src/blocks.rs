@@ -29,12 +29,7 @@ impl<B: Backend> DownEncoderBlock2D<B> {
         device: &Device<B>,
     ) -> Self {
         Self {
-            resnets: (0..layers)
-                .map(|i| {
-                    let cin = if i == 0 { channels_in } else { channels_out };
-                    ResnetBlock2D::new(cin, channels_out, groups, device)
-                })
-                .collect(),
+            resnets: resnets(channels_in, channels_out, layers, groups, device),
             downsamplers: downsample
                 .then(|| Downsample2D::new(channels_out, device))
                 .into_iter()
@@ -70,12 +65,7 @@ impl<B: Backend> UpDecoderBlock2D<B> {
         device: &Device<B>,
     ) -> Self {
         Self {
-            resnets: (0..layers)
-                .map(|i| {
-                    let cin = if i == 0 { channels_in } else { channels_out };
-                    ResnetBlock2D::new(cin, channels_out, groups, device)
-                })
-                .collect(),
+            resnets: resnets(channels_in, channels_out, layers, groups, device),
             upsamplers: upsample
                 .then(|| Upsample2D::new(channels_out, device))
                 .into_iter()
@@ -87,6 +77,22 @@ impl<B: Backend> UpDecoderBlock2D<B> {
         let x = self.resnets.iter().fold(x, |x, r| r.forward(x));
         self.upsamplers.iter().fold(x, |x, u| u.forward(x))
     }
+}
+
+/// `layers` resnets, the first from `channels_in` to `channels_out` channels.
+fn resnets<B: Backend>(
+    channels_in: usize,
+    channels_out: usize,
+    layers: usize,
+    groups: usize,
+    device: &Device<B>,
+) -> Vec<ResnetBlock2D<B>> {
+    (0..layers)
+        .map(|i| {
+            let cin = if i == 0 { channels_in } else { channels_out };
+            ResnetBlock2D::new(cin, channels_out, groups, device)
+        })
+        .collect()
 }
 
 /// Resnet, (attention), resnet at constant channels and size.

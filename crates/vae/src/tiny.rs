@@ -3,7 +3,6 @@
 //! backend, for machines without the FLUX weights. Its latents are not
 //! meaningful; it exercises the real VAE code path at a small size.
 
-use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -23,9 +22,8 @@ const TINY_RECIPE: &str = "ssdit-tiny-vae-v1";
 /// biases and shifts zero), with the seed's latent convention.
 pub fn tiny_vae<B: Backend>(device: &Device<B>) -> Vae<B> {
     let config = AutoencoderKlConfig::tiny();
-    let model = config.init(device).map(&mut SeededWeights {
-        seed: TINY_VAE_SEED,
-        path: Vec::new(),
+    let model = ssdit_weights::redraw(config.init(device), |path, dims| {
+        seeded_values(TINY_VAE_SEED, path, dims)
     });
     Vae::new(model, config, tiny_vae_fingerprint())
 }
@@ -57,49 +55,29 @@ impl Fnv {
     }
 }
 
-struct SeededWeights {
-    seed: u64,
-    path: Vec<String>,
-}
-
-impl<B: Backend> ModuleMapper<B> for SeededWeights {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let label = self.path.join(".");
-        let shape = param.lazy_shape();
-        let device = param.lazy_device();
-        let dims = shape.to_vec();
-        let count = shape.num_elements();
-        let values: Vec<f32> = match dims.as_slice() {
-            [_] if label.ends_with("gamma") => vec![1.0; count],
-            [_] => vec![0.0; count],
-            [_, rest @ ..] => {
-                // Convolutions are [out, in, kh, kw]; burn's linear weights are [in, out].
-                let fan_in: usize = if D == 2 {
-                    dims[0]
-                } else {
-                    rest.iter().product()
-                };
-                let std = 1.0 / (fan_in.max(1) as f32).sqrt();
-                let mut hash = Fnv::default();
-                hash.write(&self.seed.to_le_bytes());
-                hash.write(label.as_bytes());
-                let mut rng = StdRng::seed_from_u64(hash.0);
-                (0..count)
-                    .map(|_| std * Distribution::<f32>::sample(&StandardNormal, &mut rng))
-                    .collect()
-            }
-            [] => vec![0.0; count],
-        };
-        let tensor = Tensor::from_data(TensorData::new(values, shape), &device);
-        Param::initialized(param.id, tensor)
+/// Convolution and linear weights `N(0, 1/fan_in)` from the parameter's own
+/// stream, norm scales (`gamma`) one, biases and shifts zero.
+fn seeded_values(seed: u64, path: &str, dims: &[usize]) -> Vec<f32> {
+    let count = dims.iter().product();
+    match dims {
+        [_] if path.ends_with("gamma") => vec![1.0; count],
+        [] | [_] => vec![0.0; count],
+        [_, rest @ ..] => {
+            // Convolutions are [out, in, kh, kw]; burn's linear weights are [in, out].
+            let fan_in: usize = if dims.len() == 2 {
+                dims[0]
+            } else {
+                rest.iter().product()
+            };
+            let std = 1.0 / (fan_in.max(1) as f32).sqrt();
+            let mut hash = Fnv::default();
+            hash.write(&seed.to_le_bytes());
+            hash.write(path.as_bytes());
+            let mut rng = StdRng::seed_from_u64(hash.0);
+            (0..count)
+                .map(|_| std * Distribution::<f32>::sample(&StandardNormal, &mut rng))
+                .collect()
+        }
     }
 }
 

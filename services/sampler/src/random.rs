@@ -8,7 +8,6 @@
 //! gates 0.1 (the seed's value), biases zero. A model drawn this way is not
 //! trained: its images are not meaningful.
 
-use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -21,60 +20,38 @@ pub fn random_model<B: Backend>(
     seed: u64,
     device: &Device<B>,
 ) -> ssdit_model::Result<SingleStreamDiT<B>> {
-    Ok(config.init(device)?.map(&mut SeededWeights {
-        seed,
-        path: Vec::new(),
+    Ok(ssdit_weights::redraw(config.init(device)?, |path, dims| {
+        drawn(seed, path, dims)
     }))
 }
 
-struct SeededWeights {
-    seed: u64,
-    path: Vec<String>,
-}
-
-impl SeededWeights {
-    fn stream(&self, label: &str) -> StdRng {
-        let hash = blake3::Hasher::new_derive_key("ssdit sampler random weights v1")
-            .update(&self.seed.to_le_bytes())
-            .update(label.as_bytes())
-            .finalize();
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(hash.as_bytes());
-        StdRng::from_seed(bytes)
+/// The values of the parameter at `path`, by the rules above.
+fn drawn(seed: u64, path: &str, dims: &[usize]) -> Vec<f32> {
+    let count = dims.iter().product();
+    let normal = |std: f32| -> Vec<f32> {
+        let mut rng = stream(seed, path);
+        (0..count)
+            .map(|_| std * Distribution::<f32>::sample(&StandardNormal, &mut rng))
+            .collect()
+    };
+    match dims {
+        [_] if path.contains("norm") => vec![1.0; count],
+        [_] if path.ends_with("gate") => vec![0.1; count],
+        [_] => vec![0.0; count],
+        [fan_in, _] => normal(1.0 / (*fan_in as f32).sqrt()),
+        _ => normal(0.02),
     }
 }
 
-impl<B: Backend> ModuleMapper<B> for SeededWeights {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let label = self.path.join(".");
-        let shape = param.lazy_shape();
-        let device = param.lazy_device();
-        let dims = shape.to_vec();
-        let count = shape.num_elements();
-        let normal = |std: f32| -> Vec<f32> {
-            let mut rng = self.stream(&label);
-            (0..count)
-                .map(|_| std * Distribution::<f32>::sample(&StandardNormal, &mut rng))
-                .collect()
-        };
-        let values = match dims.as_slice() {
-            [_] if label.contains("norm") => vec![1.0; count],
-            [_] if label.ends_with("gate") => vec![0.1; count],
-            [_] => vec![0.0; count],
-            [fan_in, _] => normal(1.0 / (*fan_in as f32).sqrt()),
-            _ => normal(0.02),
-        };
-        let tensor = Tensor::from_data(TensorData::new(values, shape), &device);
-        Param::initialized(param.id, tensor)
-    }
+/// The random stream of the parameter at `path`.
+fn stream(seed: u64, path: &str) -> StdRng {
+    let hash = blake3::Hasher::new_derive_key("ssdit sampler random weights v1")
+        .update(&seed.to_le_bytes())
+        .update(path.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(hash.as_bytes());
+    StdRng::from_seed(bytes)
 }
 
 #[cfg(test)]
