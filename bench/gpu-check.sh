@@ -97,9 +97,14 @@ done
 # The whole job on the embedded default, the DiT trained and sampled in
 # models.precision (bf16 by default) on the GPU: the sheet's PSNRs say
 # whether the generated images still reproduce their photos.
+# Its metrics' last rows go to the summary: Memory_MB is the GPU's memory in
+# use there.
 run_dir=$(mktemp -d)
-step run 300 env SSDIT_DEVICE="$device" "$bin" run --steps "$steps" --out "$run_dir"
+step run 300 env SSDIT_DEVICE="$device" SSDIT_STORE_URL="$run_dir/store" "$bin" run \
+  --steps "$steps" --out "$run_dir"
 cp "$run_dir/sheet.png" "$out/sheet.png" 2> /dev/null
+find "$run_dir/store" -name metrics.csv -exec sh -c 'head -1 "$1"; tail -3 "$1"' _ {} \; \
+  | tee -a "$out/summary.txt"
 
 # Last, the first config's training step (ours) with block-level activation
 # checkpointing: its time and GPU memory against the plain step's above

@@ -28,7 +28,9 @@ pub struct MetricsRow {
     pub gate: f64,
     pub grad_norm: f64,
     pub samples_per_second: f64,
-    /// Resident memory of the process, MiB (0 where unknown).
+    /// Memory the run holds, MiB: the GPU's memory in use on a GPU, the
+    /// process's resident set on the CPU ([`ssdit_core::memory_in_use`];
+    /// 0 where unknown).
     pub memory_mb: f64,
     pub self_eval: bool,
     /// Seconds since the run (or its resumption) started.
@@ -39,8 +41,13 @@ pub struct MetricsRow {
 }
 
 impl MetricsRow {
-    /// The row of a step report.
-    pub fn of(report: &StepReport, samples_per_second: f64, elapsed_s: f64) -> Self {
+    /// The row of a step report, with the memory in use after the step.
+    pub fn of(
+        report: &StepReport,
+        samples_per_second: f64,
+        elapsed_s: f64,
+        memory_bytes: Option<u64>,
+    ) -> Self {
         Self {
             epoch: report.epoch,
             step: report.step,
@@ -49,7 +56,7 @@ impl MetricsRow {
             gate: report.gate,
             grad_norm: report.grad_norm,
             samples_per_second,
-            memory_mb: resident_memory_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
+            memory_mb: memory_bytes.unwrap_or(0) as f64 / (1 << 20) as f64,
             self_eval: report.self_eval,
             elapsed_s,
             holdout_loss: None,
@@ -147,13 +154,6 @@ impl MetricsLog {
         }
         out
     }
-}
-
-/// Resident set size of this process, where the OS tells it (Linux).
-pub fn resident_memory_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 /// The live values of one run, for Prometheus.
@@ -266,7 +266,7 @@ const FAMILIES: &[Family] = &[
     (
         "ssdit_train_memory_bytes",
         "gauge",
-        "Resident memory of the trainer process.",
+        "Memory the run holds: the GPU's memory in use on a GPU, the trainer's resident set on the CPU.",
         |v| v.memory_bytes as f64,
     ),
     (

@@ -358,7 +358,8 @@ impl<'a, AB: AutodiffBackend> Session<'a, AB> {
         observer: &mut dyn FnMut(TrainEvent),
     ) {
         let samples_per_second = report.samples as f64 / seconds.max(1e-9);
-        let row = MetricsRow::of(report, samples_per_second, elapsed);
+        let memory = ssdit_core::memory_in_use::<AB>(self.trainer.device());
+        let row = MetricsRow::of(report, samples_per_second, elapsed, memory);
         self.control.metrics.record_step(&row, report.samples);
         self.log.push(row);
         tracing::debug!(

@@ -12,6 +12,7 @@ use ssdit_proto::Event;
 use ssdit_proto::v1::{CheckpointSaved, RunId, RunSpec, RunState, run_progress};
 use ssdit_store::layout;
 use ssdit_train::checkpoint::{self, CheckpointRef};
+use ssdit_train::metrics::MetricsLog;
 use tonic::Code;
 
 fn id(id: &str) -> RunId {
@@ -99,6 +100,11 @@ async fn a_run_trains_reports_progress_and_saves_checkpoints() {
     let csv = String::from_utf8(csv.to_vec()).unwrap();
     assert!(csv.starts_with("Epoch,Global_Step,Loss,LR,Fourier_Gate_Avg"));
     assert_eq!(csv.lines().count(), 1 + 9);
+    let rows = MetricsLog::parse(&csv, u64::MAX);
+    assert!(
+        rows.rows().iter().all(|row| row.memory_mb > 1.0),
+        "every step reports the memory in use (the resident set on the CPU): {csv}"
+    );
     for plot in ["loss.png", "lr.png", "fourier_gate.png", "progress.gif"] {
         let bytes = store
             .get(&layout::plot("tiny-1", plot).unwrap())

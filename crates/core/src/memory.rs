@@ -1,0 +1,58 @@
+//! How much memory a computation holds, for the trainer's metrics: the GPU's
+//! on a CUDA device, this process's elsewhere.
+
+use burn::prelude::{Backend, Device};
+
+/// Bytes in use where `device` computes: on a CUDA device, the GPU's memory
+/// in use (every process's, as `nvidia-smi` counts it, with the pools burn
+/// keeps reserved); on the CPU, this process's resident set. `None` where
+/// the system does not tell.
+// Only a CUDA build has devices other than the CPU's.
+#[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+pub fn memory_in_use<B: Backend>(device: &Device<B>) -> Option<u64> {
+    #[cfg(feature = "cuda")]
+    if let Some(cuda) =
+        (device as &dyn std::any::Any).downcast_ref::<burn::backend::cuda::CudaDevice>()
+    {
+        return gpu_memory_in_use(cuda.index);
+    }
+    resident_set_bytes()
+}
+
+/// The resident set of this process (Linux: `/proc/self/statm`).
+fn resident_set_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Total minus free memory of GPU `index`, asked of the driver through the
+/// device's primary context (the one burn computes in).
+#[cfg(feature = "cuda")]
+fn gpu_memory_in_use(index: usize) -> Option<u64> {
+    // SAFETY: only tries to load the driver library by its names.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return None;
+    }
+    let context = cudarc::driver::CudaContext::new(index).ok()?;
+    let (free, total) = context.mem_get_info().ok()?;
+    u64::try_from(total.saturating_sub(free)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_reports_this_process_resident_set() {
+        let before = resident_set_bytes().expect("Linux tells the resident set");
+        let held = std::hint::black_box(vec![1u8; 64 << 20]);
+        let after = memory_in_use::<burn::backend::NdArray<f32>>(&Default::default())
+            .expect("the CPU device reports the resident set");
+        assert!(
+            after >= before + (60 << 20),
+            "{before} → {after} bytes holding 64 MiB"
+        );
+        drop(held);
+    }
+}
