@@ -55,4 +55,17 @@ mod tests {
         );
         drop(held);
     }
+
+    /// Without a driver the GPU's memory is unknown (and asking does not
+    /// panic); with one, it is the memory in use there.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn a_gpu_reports_its_memory_where_the_driver_runs() {
+        use crate::backend::{ComputeBackend, DeviceSpec};
+
+        let ready = DeviceSpec::Cuda(0).device().is_ok();
+        let memory = memory_in_use::<ComputeBackend>(&burn::backend::cuda::CudaDevice::new(0));
+        assert_eq!(memory.is_some(), ready, "{memory:?}");
+        assert_ne!(memory, Some(0));
+    }
 }
