@@ -11,7 +11,8 @@ and device it gives its own worker; run by hand:
 Measured: forward (no grad, eval), one training step (forward, MSE, backward,
 clip 1.0, `torch.optim.AdamW`), and a 50-step Euler sample of one image with
 CFG (one batched forward of both branches per step); each after a warm-up.
-Peak memory is this process' VmHWM (and the CUDA allocator's peak on a GPU).
+Peak memory is this process' VmHWM, and on a GPU the memory in use there
+(the driver's total − free, highest after any timed run), as our side reads it.
 """
 
 from __future__ import annotations
@@ -65,16 +66,34 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(device: torch.device, iters: int, run, warmup=None) -> list[float]:
-    """Milliseconds of `iters` runs after one warm-up (`warmup`, or one run)."""
+class GpuMemory:
+    """The GPU's memory in use, highest reading: the driver's total − free,
+    every process's (the caching allocator's reserve and the CUDA context
+    included), read as ssdit's side reads it (`ssdit_core::gpu_memory_in_use`)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = None
+
+    def read(self) -> None:
+        if self.device.type == "cuda":
+            free, total = torch.cuda.mem_get_info(self.device)
+            self.peak = max(self.peak or 0, total - free)
+
+
+def timed(device: torch.device, memory: GpuMemory, iters: int, run, warmup=None) -> list[float]:
+    """Milliseconds of `iters` runs after one warm-up (`warmup`, or one run);
+    the GPU's memory is read after each."""
     (warmup or run)()
     sync(device)
+    memory.read()
     out = []
     for _ in range(iters):
         start = time.perf_counter()
         run()
         sync(device)
         out.append((time.perf_counter() - start) * 1e3)
+        memory.read()
     return out
 
 
@@ -100,6 +119,7 @@ def main() -> int:
     noise = torch.randn_like(x1)
     t = torch.rand(b, device=device)
     text = torch.randn(b, args.text_tokens, args.text_dim, device=device)
+    memory = GpuMemory(device)
     result: dict = {
         "side": "pytorch",
         "runtime": f"torch {torch.__version__} eager, {torch.get_num_threads()} threads",
@@ -116,13 +136,13 @@ def main() -> int:
             with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=amp is not None):
                 model(x1, t, text)
 
-        result["forward_ms"] = timed(device, args.iters, forward)
+        result["forward_ms"] = timed(device, memory, args.iters, forward)
 
     if "train" not in skip:
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
         result["train_ms"] = timed(
-            device, args.iters, lambda: train_step(model, optimizer, x1, noise, t, text, amp=amp)
+            device, memory, args.iters, lambda: train_step(model, optimizer, x1, noise, t, text, amp=amp)
         )
         del optimizer
 
@@ -132,14 +152,14 @@ def main() -> int:
         cond = text[:1]
         result["sample_ms"] = timed(
             device,
+            memory,
             args.sample_iters,
             lambda: sample(model, start, cond, args.steps, args.cfg, amp=amp),
             warmup=lambda: sample(model, start, cond, 2, args.cfg, amp=amp),
         )
 
     result["peak_rss_kib"] = vm_hwm_kib()
-    if device.type == "cuda":
-        result["gpu_peak_bytes"] = torch.cuda.max_memory_allocated(device)
+    result["gpu_peak_bytes"] = memory.peak
     print(json.dumps(result))
     return 0
 

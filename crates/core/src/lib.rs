@@ -13,4 +13,4 @@ pub mod openblas;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use memory::memory_in_use;
+pub use memory::{gpu_memory_in_use, memory_in_use};

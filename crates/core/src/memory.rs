@@ -1,22 +1,37 @@
-//! How much memory a computation holds, for the trainer's metrics: the GPU's
-//! on a CUDA device, this process's elsewhere.
+//! How much memory a computation holds, for the trainer's metrics and the
+//! benchmarks: the GPU's on a CUDA device, this process's elsewhere.
 
 use burn::prelude::{Backend, Device};
 
-/// Bytes in use where `device` computes: on a CUDA device, the GPU's memory
-/// in use (every process's, as `nvidia-smi` counts it, with the pools burn
-/// keeps reserved); on the CPU, this process's resident set. `None` where
-/// the system does not tell.
+/// Bytes in use where `device` computes: on a GPU, its memory in use
+/// ([`gpu_memory_in_use`]); on the CPU, this process's resident set. `None`
+/// where the system does not tell.
+pub fn memory_in_use<B: Backend>(device: &Device<B>) -> Option<u64> {
+    match gpu_index::<B>(device) {
+        Some(index) => driver_memory_in_use(index),
+        None => resident_set_bytes(),
+    }
+}
+
+/// The memory in use on the GPU `device` names, every process's, as
+/// `nvidia-smi` counts it (the pools burn keeps reserved and the CUDA
+/// context included); `None` for a CPU device or where the driver does not
+/// answer.
+pub fn gpu_memory_in_use<B: Backend>(device: &Device<B>) -> Option<u64> {
+    gpu_index::<B>(device).and_then(driver_memory_in_use)
+}
+
+/// The index of the GPU `device` names; `None` for a CPU device.
 // Only a CUDA build has devices other than the CPU's.
 #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
-pub fn memory_in_use<B: Backend>(device: &Device<B>) -> Option<u64> {
+fn gpu_index<B: Backend>(device: &Device<B>) -> Option<usize> {
     #[cfg(feature = "cuda")]
     if let Some(cuda) =
         (device as &dyn std::any::Any).downcast_ref::<burn::backend::cuda::CudaDevice>()
     {
-        return gpu_memory_in_use(cuda.index);
+        return Some(cuda.index);
     }
-    resident_set_bytes()
+    None
 }
 
 /// The resident set of this process (Linux: `/proc/self/statm`).
@@ -29,7 +44,7 @@ fn resident_set_bytes() -> Option<u64> {
 /// Total minus free memory of GPU `index`, asked of the driver through the
 /// device's primary context (the one burn computes in).
 #[cfg(feature = "cuda")]
-fn gpu_memory_in_use(index: usize) -> Option<u64> {
+fn driver_memory_in_use(index: usize) -> Option<u64> {
     // SAFETY: only tries to load the driver library by its names.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return None;
@@ -37,6 +52,12 @@ fn gpu_memory_in_use(index: usize) -> Option<u64> {
     let context = cudarc::driver::CudaContext::new(index).ok()?;
     let (free, total) = context.mem_get_info().ok()?;
     u64::try_from(total.saturating_sub(free)).ok()
+}
+
+/// A build without CUDA has no GPU to ask.
+#[cfg(not(feature = "cuda"))]
+fn driver_memory_in_use(_: usize) -> Option<u64> {
+    None
 }
 
 #[cfg(test)]
@@ -47,8 +68,13 @@ mod tests {
     fn the_cpu_reports_this_process_resident_set() {
         let before = resident_set_bytes().expect("Linux tells the resident set");
         let held = std::hint::black_box(vec![1u8; 64 << 20]);
-        let after = memory_in_use::<burn::backend::NdArray<f32>>(&Default::default())
+        let device = Default::default();
+        let after = memory_in_use::<burn::backend::NdArray<f32>>(&device)
             .expect("the CPU device reports the resident set");
+        assert_eq!(
+            gpu_memory_in_use::<burn::backend::NdArray<f32>>(&device),
+            None
+        );
         assert!(
             after >= before + (60 << 20),
             "{before} → {after} bytes holding 64 MiB"
@@ -64,8 +90,13 @@ mod tests {
         use crate::backend::{ComputeBackend, DeviceSpec};
 
         let ready = DeviceSpec::Cuda(0).device().is_ok();
-        let memory = memory_in_use::<ComputeBackend>(&burn::backend::cuda::CudaDevice::new(0));
+        let device = burn::backend::cuda::CudaDevice::new(0);
+        let memory = memory_in_use::<ComputeBackend>(&device);
         assert_eq!(memory.is_some(), ready, "{memory:?}");
         assert_ne!(memory, Some(0));
+        assert_eq!(
+            gpu_memory_in_use::<ComputeBackend>(&device).is_some(),
+            ready
+        );
     }
 }

@@ -22,7 +22,8 @@ pub struct Measurement {
     pub sample_ms: Vec<f64>,
     /// Peak resident memory of the worker process (VmHWM), KiB.
     pub peak_rss_kib: u64,
-    /// Peak GPU memory the framework allocated, when it tells.
+    /// The GPU's memory in use (the driver's total − free), highest after
+    /// any timed run; read the same way on both sides. `None` on the CPU.
     #[serde(default)]
     pub gpu_peak_bytes: Option<u64>,
 }
@@ -88,11 +89,24 @@ fn memory(m: &Measurement) -> String {
     }
 }
 
+/// `ours / theirs` of the GPU memory where both read it, else of the peak
+/// resident sets.
+fn memory_ratio(ours: &Measurement, theirs: &Measurement) -> String {
+    match (ours.gpu_peak_bytes, theirs.gpu_peak_bytes) {
+        (Some(a), Some(b)) if b > 0 => format!("GPU {:.2}×", a as f64 / b as f64),
+        _ if theirs.peak_rss_kib > 0 => format!(
+            "{:.2}×",
+            ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64
+        ),
+        _ => "—".into(),
+    }
+}
+
 /// The Markdown table: one row per side, then the ratio row when both ran.
 pub fn table(label: &RowLabel, sides: &[Measurement]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| config | side | batch | tokens | forward ms (min / median) | train step ms (min / median) | 50-step Euler+CFG sample ms (min / median) | peak RSS MiB |\n",
+        "| config | side | batch | tokens | forward ms (min / median) | train step ms (min / median) | 50-step Euler+CFG sample ms (min / median) | peak RSS MiB (GPU in use) |\n",
     );
     out.push_str("|---|---|---|---|---|---|---|---|\n");
     for m in sides {
@@ -111,14 +125,6 @@ pub fn table(label: &RowLabel, sides: &[Measurement]) -> String {
         );
     }
     if let [ours, theirs] = sides {
-        let peak = if theirs.peak_rss_kib > 0 {
-            format!(
-                "{:.2}×",
-                ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64
-            )
-        } else {
-            "—".into()
-        };
         let _ = writeln!(
             out,
             "| {} | **{} / {}** (medians) | {} | {} | **{}** | **{}** | **{}** | {} |",
@@ -130,7 +136,7 @@ pub fn table(label: &RowLabel, sides: &[Measurement]) -> String {
             ratio(&ours.forward_ms, &theirs.forward_ms),
             ratio(&ours.train_ms, &theirs.train_ms),
             ratio(&ours.sample_ms, &theirs.sample_ms),
-            peak
+            memory_ratio(ours, theirs)
         );
     }
     out
@@ -199,6 +205,24 @@ mod tests {
         assert!(lines[4].contains("**—**"), "{}", lines[4]);
         assert!(lines[4].contains("**1.00×**"), "{}", lines[4]);
         assert!(lines[4].ends_with("| 2.00× |"), "{}", lines[4]);
+    }
+
+    #[test]
+    fn on_a_gpu_the_memory_ratio_is_the_gpus() {
+        let label = RowLabel {
+            config: "seed".into(),
+            batch: 16,
+            tokens: "784+128".into(),
+        };
+        let gpu = |name, mib: u64| Measurement {
+            device: "cuda".into(),
+            gpu_peak_bytes: Some(mib << 20),
+            ..side(name, &[1.0], 4096)
+        };
+        let rows = table(&label, &[gpu("ssdit", 6000), gpu("pytorch", 8000)]);
+        let lines: Vec<&str> = rows.lines().collect();
+        assert!(lines[2].ends_with("| 4 (GPU 6000) |"), "{}", lines[2]);
+        assert!(lines[4].ends_with("| GPU 0.75× |"), "{}", lines[4]);
     }
 
     #[test]

@@ -220,23 +220,35 @@ impl<B: Backend> Inputs<B> {
     }
 }
 
-/// Milliseconds of `iters` timed runs of `run(false)` after one warm-up
-/// run, `run(true)`; each run ends with the device synchronised.
+/// The timed runs of one phase.
+struct Phase {
+    /// Milliseconds of each run.
+    ms: Vec<f64>,
+    /// The GPU's memory in use, highest after any run (`None` on the CPU).
+    gpu_bytes: Option<u64>,
+}
+
+/// `iters` timed runs of `run(false)` after one warm-up run, `run(true)`;
+/// each run ends with the device synchronised and its memory read.
 fn timed<B: Backend>(
     device: &Device<B>,
     iters: usize,
     mut run: impl FnMut(bool) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Phase> {
     run(true)?;
     B::sync(device).context("synchronising the device")?;
-    (0..iters)
+    let mut gpu_bytes = ssdit_core::gpu_memory_in_use::<B>(device);
+    let ms = (0..iters)
         .map(|_| {
             let start = Instant::now();
             run(false)?;
             B::sync(device).context("synchronising the device")?;
-            Ok(start.elapsed().as_secs_f64() * 1e3)
+            let elapsed = start.elapsed().as_secs_f64() * 1e3;
+            gpu_bytes = gpu_bytes.max(ssdit_core::gpu_memory_in_use::<B>(device));
+            Ok(elapsed)
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Phase { ms, gpu_bytes })
 }
 
 /// Every phase not skipped, with the model computing in `dtype`.
@@ -256,19 +268,25 @@ fn measure<B: Backend>(
         peak_rss_kib: 0,
         gpu_peak_bytes: None,
     };
+    let mut gpu_peak_bytes = None;
+    let mut record = |phase: Phase| {
+        gpu_peak_bytes = gpu_peak_bytes.max(phase.gpu_bytes);
+        phase.ms
+    };
     if !args.skips("forward") {
-        measurement.forward_ms = time_forward::<B>(args, &config, &device, dtype)?;
+        measurement.forward_ms = record(time_forward::<B>(args, &config, &device, dtype)?);
     }
     if !args.skips("train") {
-        measurement.train_ms = if args.checkpointing == GradientCheckpointing::Operations {
+        measurement.train_ms = record(if args.checkpointing == GradientCheckpointing::Operations {
             time_train_step::<Autodiff<B, BalancedCheckpointing>>(args, &config, &device, dtype)?
         } else {
             time_train_step::<Autodiff<B>>(args, &config, &device, dtype)?
-        };
+        });
     }
     if !args.skips("sample") {
-        measurement.sample_ms = time_sampling::<B>(args, &config, &device, dtype)?;
+        measurement.sample_ms = record(time_sampling::<B>(args, &config, &device, dtype)?);
     }
+    measurement.gpu_peak_bytes = gpu_peak_bytes;
     measurement.peak_rss_kib = peak_rss_kib();
     Ok(measurement)
 }
@@ -310,7 +328,7 @@ fn time_forward<B: Backend>(
     config: &SingleStreamDiTConfig,
     device: &Device<B>,
     dtype: DType,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Phase> {
     let model = model::<B>(config, device)?.with_dtype(dtype);
     let inputs = Inputs::<B>::random(args, config.in_channels, device);
     timed::<B>(device, args.iters, |_| {
@@ -326,7 +344,7 @@ fn time_train_step<AB: burn::tensor::backend::AutodiffBackend>(
     config: &SingleStreamDiTConfig,
     device: &Device<AB>,
     dtype: DType,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Phase> {
     let mut model = Some(model::<AB>(config, device)?);
     let inputs = Inputs::<AB>::random(args, config.in_channels, device);
     let mut optim = AdamWConfig::new()
@@ -362,7 +380,7 @@ fn time_sampling<B: Backend>(
     config: &SingleStreamDiTConfig,
     device: &Device<B>,
     dtype: DType,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Phase> {
     let model = model::<B>(config, device)?.with_dtype(dtype);
     let inputs = Inputs::<B>::random(args, config.in_channels, device);
     let cond = inputs.text.narrow(0, 0, 1); // [1, L, D]
