@@ -139,6 +139,8 @@ pub struct StepEvent {
     pub grad_norm: f64,
     pub gate: f64,
     pub samples_per_second: f64,
+    /// Memory the run holds after the step ([`ssdit_core::memory_in_use`]).
+    pub memory_bytes: Option<u64>,
 }
 
 /// How a run ended.
@@ -371,6 +373,7 @@ impl<'a, AB: AutodiffBackend> Session<'a, AB> {
             grad_norm = report.grad_norm,
             gate = report.gate,
             samples_per_second,
+            memory_bytes = memory,
             self_eval = report.self_eval,
             "step"
         );
@@ -382,6 +385,7 @@ impl<'a, AB: AutodiffBackend> Session<'a, AB> {
             grad_norm: report.grad_norm,
             gate: report.gate,
             samples_per_second,
+            memory_bytes: memory,
         }));
         self.flush_metrics(false);
     }

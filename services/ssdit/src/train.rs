@@ -175,8 +175,12 @@ async fn watch(
         match progress.event {
             Some(run_progress::Event::Step(step)) => {
                 bar.set_position(step.step);
+                let memory = step
+                    .memory_bytes
+                    .map(|bytes| format!(" {} MiB", bytes >> 20))
+                    .unwrap_or_default();
                 bar.set_message(format!(
-                    "epoch {} loss {:.4} lr {:.2e} grad {:.3} gate {:.3} {:.1} samples/s",
+                    "epoch {} loss {:.4} lr {:.2e} grad {:.3} gate {:.3} {:.1} samples/s{memory}",
                     step.epoch,
                     step.loss,
                     step.lr,

@@ -258,6 +258,7 @@ async fn forward(
                     grad_norm: step.grad_norm as f32,
                     fourier_gate_avg: step.gate as f32,
                     samples_per_second: step.samples_per_second as f32,
+                    memory_bytes: step.memory_bytes,
                 })
             }
             Ok(RunUpdate::Event(TrainEvent::CheckpointSaved { step, key })) => {

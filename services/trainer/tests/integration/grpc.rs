@@ -64,6 +64,10 @@ async fn a_run_trains_reports_progress_and_saves_checkpoints() {
         "{steps:?}"
     );
     assert!(steps.iter().all(|s| s.loss.is_finite() && s.lr >= 0.0));
+    assert!(
+        steps.iter().all(|s| s.memory_bytes.is_some_and(|b| b > 0)),
+        "every step reports the memory in use: {steps:?}"
+    );
     let steps_saved: Vec<u64> = saved.iter().map(|c| c.step).collect();
     assert_eq!(steps_saved, vec![3, 6, 9], "a checkpoint per epoch");
 
