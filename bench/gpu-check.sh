@@ -50,8 +50,9 @@ step() {
   shift 2
   printf '\n=== %s (%s, limit %ss)\n' "$name" "$(date +%T)" "$limit" | tee -a "$out/summary.txt"
   local started=$SECONDS sampler="" samples=""
-  # The GPU memory in use, sampled through the step (burn reports no peak
-  # of its own; in a two-sided benchmark the peak is the larger side's).
+  # The GPU memory in use, sampled through the step, in between the reads
+  # after each timed run that the benchmark tables hold (in a two-sided
+  # benchmark this peak is the larger side's).
   if command -v nvidia-smi > /dev/null; then
     samples=$(mktemp)
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > "$samples" 2> /dev/null &
