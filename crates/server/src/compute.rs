@@ -1,5 +1,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use ssdit_core::panic_message;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Error, Result};
@@ -83,7 +84,7 @@ impl<M: 'static> ComputeWorker<M> {
         let (result_tx, result_rx) = oneshot::channel();
         let job: Job<M> = Box::new(move |model| {
             let outcome = catch_unwind(AssertUnwindSafe(|| job(model)));
-            let _ = result_tx.send(outcome.map_err(panic_message));
+            let _ = result_tx.send(outcome.map_err(|panic| panic_message(&*panic)));
         });
         self.jobs
             .send(job)
@@ -109,14 +110,6 @@ fn worker_error(name: &str, reason: String) -> Error {
         name: name.to_string(),
         reason,
     }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]

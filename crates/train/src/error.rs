@@ -66,6 +66,10 @@ pub enum Error {
     Bus(#[from] ssdit_bus::Error),
     #[error("training thread: {0}")]
     Thread(String),
+    /// The run's thread panicked (out of GPU memory, say); checkpoints are
+    /// committed whole, so the last one is intact.
+    #[error("the run stopped on a panic: {0} (its last checkpoint is intact: resume from it)")]
+    Panicked(String),
 }
 
 /// Result alias of the training library.

@@ -2,12 +2,14 @@
 //! at the next step boundary (with a final checkpoint), progress broadcast
 //! and status.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use ssdit_core::backend::{ComputeBackend, DeviceSpec, TrainBackend};
 use ssdit_core::config::GradientCheckpointing;
+use ssdit_core::panic_message;
 use tokio::sync::{broadcast, watch};
 
 use crate::metrics::RunMetrics;
@@ -113,7 +115,7 @@ pub fn spawn(ctx: TrainContext, request: RunRequest) -> Result<RunHandle> {
                     status_tx.send_modify(|status| apply(status, &event, &control));
                     let _ = events.send(RunUpdate::Event(event));
                 };
-                let result =
+                let result = guarded(|| {
                     if request.train.gradient_checkpointing == GradientCheckpointing::Operations {
                         session::run::<CheckpointedTrainBackend>(
                             &ctx,
@@ -124,7 +126,8 @@ pub fn spawn(ctx: TrainContext, request: RunRequest) -> Result<RunHandle> {
                         )
                     } else {
                         session::run::<TrainBackend>(&ctx, &request, device, &control, &mut observe)
-                    };
+                    }
+                });
                 status_tx.send_modify(|status| finish(status, result));
                 let _ = events.send(RunUpdate::Finished(status_tx.borrow().clone()));
             })
@@ -135,6 +138,17 @@ pub fn spawn(ctx: TrainContext, request: RunRequest) -> Result<RunHandle> {
         control,
         events,
         status,
+    })
+}
+
+/// `run`'s result, or its panic as an error: a run that panics (out of GPU
+/// memory, say) ends Failed with the panic's message instead of staying
+/// Running with no thread behind it.
+fn guarded(run: impl FnOnce() -> Result<RunSummary>) -> Result<RunSummary> {
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let message = panic_message(&*panic);
+        tracing::error!(panic = %message, "training run panicked");
+        Err(Error::Panicked(message))
     })
 }
 
@@ -220,5 +234,24 @@ impl RunHandle {
         let mut status = self.status.clone();
         let _ = status.wait_for(|s| s.state.is_terminal()).await;
         self.status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_run_fails_with_the_panics_message() {
+        let result = guarded(|| panic!("out of memory allocating 2 GiB"));
+        let mut status = RunStatus::pending();
+        finish(&mut status, result);
+        assert_eq!(status.state, RunState::Failed);
+        let error = status.error.unwrap();
+        assert!(
+            error.contains("panic: out of memory allocating 2 GiB")
+                && error.contains("resume from it"),
+            "{error}"
+        );
     }
 }
