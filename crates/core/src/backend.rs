@@ -120,14 +120,14 @@ fn device_of(spec: DeviceSpec) -> Result<Device<ComputeBackend>> {
 fn cuda_ready(index: usize) -> std::result::Result<(), String> {
     use cudarc::{driver, nvrtc};
 
-    // SAFETY: both only try to load a shared library by its names.
-    if !unsafe { driver::sys::is_culib_present() } {
+    if !driver_present() {
         return Err(
             "the CUDA driver (libcuda.so) cannot be loaded: no NVIDIA driver on this \
              machine, or its folder is not in LD_LIBRARY_PATH"
                 .into(),
         );
     }
+    // SAFETY: only tries to load NVRTC's library by its names.
     if !unsafe { nvrtc::sys::is_culib_present() } {
         return Err(
             "NVRTC (libnvrtc.so, part of the CUDA toolkit), which compiles the \
@@ -142,6 +142,15 @@ fn cuda_ready(index: usize) -> std::result::Result<(), String> {
         return Err(format!("this machine has {count} CUDA device(s)"));
     }
     Ok(())
+}
+
+/// Whether the CUDA driver's library loads on this machine (looked for once
+/// per process: the trainer's memory reading asks at every step).
+#[cfg(feature = "cuda")]
+pub(crate) fn driver_present() -> bool {
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // SAFETY: only tries to load the driver's library by its names.
+    *PRESENT.get_or_init(|| unsafe { cudarc::driver::sys::is_culib_present() })
 }
 
 #[cfg(test)]

@@ -45,9 +45,7 @@ fn resident_set_bytes() -> Option<u64> {
 /// device's primary context (the one burn computes in).
 #[cfg(feature = "cuda")]
 fn driver_memory_in_use(index: usize) -> Option<u64> {
-    static DRIVER_PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    // SAFETY: only tries to load the driver library by its names.
-    if !*DRIVER_PRESENT.get_or_init(|| unsafe { cudarc::driver::sys::is_culib_present() }) {
+    if !crate::backend::driver_present() {
         return None;
     }
     let context = cudarc::driver::CudaContext::new(index).ok()?;
