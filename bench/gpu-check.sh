@@ -8,21 +8,26 @@
 #
 #   CUDARC_CUDA_VERSION=13000 cargo build --release -p ssdit --features cuda  # CUDA 13.0 there; ~50 min on 2 cores
 #   mkdir -p gpu-bin && strip -o gpu-bin/ssdit "$CARGO_TARGET_DIR/release/ssdit" && xz -T2 -6 gpu-bin/ssdit
+#   cp -r ../shared/fixtures gpu-bin/                          # 9 MB: the parity steps' references
 #   OUT=$OUT bench/gpu-check.sh gpu-bin/ssdit.xz               # on the GPU machine, carrying gpu-bin
 #
 # The stripped binary is ~200 MB, over the 64 MiB that the working tree may
 # weigh on its way to the GPU machine; compressed it is ~30 MB, and this
 # script unpacks it (xz, or Python's lzma where xz is missing).
 #
-# Four benchmarks of at most 3 minutes, a run of at most 5 and one more
-# benchmark of at most 2.5 (last, so that a 600 s limit cuts the least
-# needed): give the command 600 s and expect it to take about half of that.
+# First the models against the reference fixtures on the GPU (five parity
+# checks of at most 90 s each, seconds each once compiled; FIXTURES names
+# the folder, default gpu-bin/fixtures), then four benchmarks of at most
+# 3 minutes, a run of at most 5 and one more benchmark of at most 2.5 (last,
+# so that a 600 s limit cuts the least needed): give the command 600 s and
+# expect it to take about half of that.
 # Every step has its own time limit, so one that hangs does not take the
 # rest; a failed step is reported and the script goes on. Results go to
 # $OUT (default gpu-out/), in few files (the device tool brings back eight):
 # summary.txt (every step's output, with the peak GPU memory in use), one
-# JSON per benchmark, the run's sheet.png. DEVICE=cpu SIDES=ours CONFIGS=small STEPS=30 runs the same
-# steps on the CPU, to check the script itself.
+# JSON per benchmark, the run's sheet.png. DEVICE=cpu SIDES=ours CONFIGS=small
+# STEPS=30 FIXTURES=../shared/fixtures runs the same steps on the CPU, to
+# check the script itself.
 set -uo pipefail
 
 bin=${1:?usage: bench/gpu-check.sh PATH/TO/ssdit[.xz] (a --features cuda build)}
@@ -42,6 +47,7 @@ device=${DEVICE:-cuda}
 sides=${SIDES:-both}
 configs=${CONFIGS:-seed small}
 steps=${STEPS:-3000}
+fixtures=${FIXTURES:-gpu-bin/fixtures}
 mkdir -p "$out"
 failed=0
 
@@ -85,6 +91,18 @@ if [ "$device" != cpu ]; then
   { command -v nvcc > /dev/null && nvcc --version | tail -2
     echo "CUDA_PATH=$CUDA_PATH LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
     ls "$CUDA_PATH"/lib64/libnvrtc.so* 2>&1 | head -3; } 2>&1 | tee -a "$out/summary.txt"
+fi
+
+# Our models on this device against the references' golden outputs, at
+# the fixtures' own tolerances (set for f32 on a CPU). burn's CUDA backend
+# may take f32 matmuls as TF32 (10-bit mantissa, cubek's accelerated
+# strategies): a rel_l2 around 1e-3 is that; far beyond it is a bug.
+if [ -d "$fixtures" ]; then
+  for kind in dit sampler train-step vae t5gemma2; do
+    step "parity-$kind" 90 "$bin" parity "$kind" "$fixtures/${kind/-/_}" --device "$device"
+  done
+else
+  echo "no fixtures at $fixtures: the parity steps are skipped" | tee -a "$out/summary.txt"
 fi
 
 for config in $configs; do

@@ -102,6 +102,12 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        # f32 matmuls on the TF32 tensor cores, as burn's CUDA backend takes
+        # them (cubek's accelerated matmul strategies read f32 as TF32):
+        # like for like in the f32 rows.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     amp = torch.bfloat16 if args.dtype == "bf16" else None
     skip = set(filter(None, args.skip.split(",")))
     cfg = TwinConfig(
@@ -122,7 +128,8 @@ def main() -> int:
     memory = GpuMemory(device)
     result: dict = {
         "side": "pytorch",
-        "runtime": f"torch {torch.__version__} eager, {torch.get_num_threads()} threads",
+        "runtime": f"torch {torch.__version__} eager, {torch.get_num_threads()} threads"
+        + (", TF32 matmuls" if device.type == "cuda" else ""),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "forward_ms": [],
         "train_ms": [],

@@ -6,7 +6,8 @@
 //! `cases.safetensors` with `input_ids`, `attention_mask` and
 //! `expected_last_hidden_state` — transformers'
 //! `get_encoder()(input_ids, attention_mask).last_hidden_state` in float64,
-//! every position, padding included. Ours runs in f32 on the CPU.
+//! every position, padding included. Ours runs in f32 on the CPU
+//! (`NdArray<f32>`), or on any backend with [`check_on`].
 
 use std::path::Path;
 
@@ -19,20 +20,22 @@ use ssdit_weights::Checkpoint;
 
 use crate::{Comparison, Error, Fixture, Report, Result};
 
-type B = NdArray<f32>;
-
 /// Runs the encoder on the fixture's batch and compares the hidden states:
 /// all positions, then real tokens and padded positions separately.
 pub fn check(dir: &Path) -> Result<Report> {
+    check_on::<NdArray<f32>>(dir, &Default::default())
+}
+
+/// [`check`] on the backend `B`.
+pub fn check_on<B: Backend>(dir: &Path, device: &Device<B>) -> Result<Report> {
     let fixture = Fixture::open(dir)?;
     let tolerance = fixture.tolerance()?;
-    let device = Default::default();
     let model_error = |e: &dyn std::fmt::Display| Error::Model(e.to_string());
     let config = T5Gemma2EncoderConfig::from_hf_file(&fixture.resolve("config.json"))
         .map_err(|e| model_error(&e))?;
     let checkpoint =
         Checkpoint::open(&fixture.resolve("model.safetensors")).map_err(|e| model_error(&e))?;
-    let model = load_weights::<B>(&config, &checkpoint, &device).map_err(|e| model_error(&e))?;
+    let model = load_weights::<B>(&config, &checkpoint, device).map_err(|e| model_error(&e))?;
 
     let ids = fixture.tensor("input_ids")?;
     let mask = fixture.tensor("attention_mask")?;
@@ -51,8 +54,8 @@ pub fn check(dir: &Path) -> Result<Report> {
         .collect();
     let got = model
         .forward(
-            Tensor::<B, 2, Int>::from_data(ids.convert::<i64>(), &device),
-            Tensor::<B, 2, Bool>::from_data(TensorData::new(real.clone(), [batch, len]), &device),
+            Tensor::<B, 2, Int>::from_data(ids.convert::<i64>(), device),
+            Tensor::<B, 2, Bool>::from_data(TensorData::new(real.clone(), [batch, len]), device),
         )
         .into_data();
     if got.shape != want.shape {

@@ -6,8 +6,9 @@
 //! convs), and `cases.safetensors`: `image [2,3,H,W]` in [-1, 1],
 //! `expected_mean`/`expected_logvar` = `encode(image).latent_dist.{mean,logvar}`,
 //! `latent` and `expected_decoded` = `decode(latent).sample`, all computed in
-//! float64 without latent scaling. Ours runs on the CPU (`NdArray<f32>`) and
-//! must meet the tolerance in `cases.json`.
+//! float64 without latent scaling. Ours runs on the CPU (`NdArray<f32>`), or
+//! on any backend with [`check_on`], and must meet the tolerance in
+//! `cases.json`.
 
 use std::path::Path;
 
@@ -17,19 +18,21 @@ use ssdit_vae::load_autoencoder;
 
 use crate::{Comparison, Error, Fixture, Report, Result};
 
-type Cpu = NdArray<f32>;
-
 /// Loads the fixture's VAE, encodes `image` and decodes `latent`, and
 /// compares mean, logvar and the decoded image with diffusers'.
 pub fn check(dir: &Path) -> Result<Report> {
+    check_on::<NdArray<f32>>(dir, &Default::default())
+}
+
+/// [`check`] on the backend `B`.
+pub fn check_on<B: Backend>(dir: &Path, device: &Device<B>) -> Result<Report> {
     let fixture = Fixture::open(dir)?;
     let tolerance = fixture.tolerance()?;
-    let device = Default::default();
     let model_error = |e: ssdit_vae::Error| Error::Model(e.to_string());
-    let (model, config) = load_autoencoder::<Cpu>(dir, &device).map_err(model_error)?;
+    let (model, config) = load_autoencoder::<B>(dir, device).map_err(model_error)?;
 
-    let image = Tensor::<Cpu, 4>::from_data(fixture.tensor("image")?.convert::<f32>(), &device);
-    let latent = Tensor::<Cpu, 4>::from_data(fixture.tensor("latent")?.convert::<f32>(), &device);
+    let image = Tensor::<B, 4>::from_data(fixture.tensor("image")?.convert::<f32>(), device);
+    let latent = Tensor::<B, 4>::from_data(fixture.tensor("latent")?.convert::<f32>(), device);
     let posterior = model.encode(image).map_err(model_error)?;
     let decoded = model.decode(latent).map_err(model_error)?;
 

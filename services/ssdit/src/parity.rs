@@ -1,11 +1,13 @@
 //! `ssdit parity KIND DIR`: one line per compared tensor, non-zero exit when
-//! any exceeds the fixture folder's tolerance.
+//! any exceeds the fixture folder's tolerance. The models run on this
+//! build's backend, so a CUDA build checks its GPU against the references.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use ssdit_core::backend::{ComputeBackend, DeviceSpec, TrainBackend, backend_name};
 use ssdit_parity::Report;
 
 #[derive(Args)]
@@ -15,6 +17,10 @@ pub struct ParityArgs {
     /// A fixture folder in the format of shared/fixtures/README.md (the
     /// sampler and train-step folders find the DiT weights at `DIR/../dit/`).
     dir: PathBuf,
+    /// Where the models run: `auto` (this build's device), `cpu`, `cuda`
+    /// or `cuda:N` (CUDA builds). The tokenizer has no device.
+    #[arg(long, default_value = "auto")]
+    device: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,12 +41,21 @@ enum ParityKind {
 
 pub fn run(args: ParityArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
+    let device = || -> anyhow::Result<_> {
+        let device = DeviceSpec::parse(&args.device)
+            .and_then(DeviceSpec::device)
+            .context("choosing the device for the parity check")?;
+        println!("on {} ({device:?})", backend_name());
+        Ok(device)
+    };
     let report: Report = match args.kind {
-        ParityKind::Dit => ssdit_parity::dit::check(dir),
-        ParityKind::Sampler => ssdit_parity::sampler::check(dir),
-        ParityKind::TrainStep => ssdit_parity::train_step::check(dir),
-        ParityKind::Vae => ssdit_parity::vae::check(dir),
-        ParityKind::T5gemma2 => ssdit_parity::t5gemma2::check(dir),
+        ParityKind::Dit => ssdit_parity::dit::check_on::<ComputeBackend>(dir, &device()?),
+        ParityKind::Sampler => ssdit_parity::sampler::check_on::<ComputeBackend>(dir, &device()?),
+        ParityKind::TrainStep => {
+            ssdit_parity::train_step::check_on::<TrainBackend>(dir, &device()?)
+        }
+        ParityKind::Vae => ssdit_parity::vae::check_on::<ComputeBackend>(dir, &device()?),
+        ParityKind::T5gemma2 => ssdit_parity::t5gemma2::check_on::<ComputeBackend>(dir, &device()?),
         ParityKind::Tokenizer => ssdit_parity::tokenizer::check(dir),
     }
     .with_context(|| format!("running the parity check on {}", dir.display()))?;

@@ -8,13 +8,19 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use ssdit_parity::fixtures_root;
 
-/// Runs `ssdit parity <kind> <dir>`.
-fn parity(kind: &str, dir: &Path) -> Output {
+/// Runs `ssdit parity <kind> <dir> [extra…]`.
+fn parity_with(kind: &str, dir: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ssdit"))
         .args(["parity", kind])
         .arg(dir)
+        .args(extra)
         .output()
         .expect("running the ssdit binary")
+}
+
+/// Runs `ssdit parity <kind> <dir>` on the build's default device.
+fn parity(kind: &str, dir: &Path) -> Output {
+    parity_with(kind, dir, &[])
 }
 
 fn text(output: &Output) -> String {
@@ -63,6 +69,35 @@ fn t5gemma2_passes_on_the_fixtures() {
 #[test]
 fn tokenizer_passes_on_the_fixtures() {
     passes("tokenizer", "tokenizer");
+}
+
+#[test]
+#[cfg_attr(feature = "cuda", ignore = "a CUDA build computes on no CPU device")]
+fn the_device_is_named_and_checked() {
+    let dir = fixtures_root().join("dit");
+    let cpu = parity_with("dit", &dir, &["--device", "cpu"]);
+    assert!(cpu.status.success(), "--device cpu: {}", text(&cpu));
+    assert!(
+        text(&cpu).contains("on ndarray"),
+        "the backend is named: {}",
+        text(&cpu)
+    );
+
+    let cuda = parity_with("dit", &dir, &["--device", "cuda"]);
+    assert!(!cuda.status.success(), "a CPU build has no CUDA device");
+    assert!(
+        text(&cuda).contains("rebuild with --features cuda"),
+        "the error says why: {}",
+        text(&cuda)
+    );
+
+    let bad = parity_with("vae", &fixtures_root().join("vae"), &["--device", "tpu"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("tpu"),
+        "the error names the input: {}",
+        text(&bad)
+    );
 }
 
 /// Copies the fixture folders (the sampler needs `../dit/` beside it).
