@@ -15,9 +15,10 @@
 # weigh on its way to the GPU machine; compressed it is ~30 MB, and this
 # script unpacks it (xz, or Python's lzma where xz is missing).
 #
-# First the models against the reference fixtures on the GPU (five parity
-# checks of at most 90 s each, seconds each once compiled; FIXTURES names
-# the folder, default gpu-bin/fixtures), then four benchmarks of at most
+# First the kernels at the seed's sizes and the models against the
+# reference fixtures on the GPU (six parity checks of at most 90 s each,
+# seconds each once compiled; FIXTURES names the folder, default
+# gpu-bin/fixtures), then four benchmarks of at most
 # 3 minutes, a run of at most 5 and one more benchmark of at most 2.5 (last,
 # so that a 600 s limit cuts the least needed): give the command 600 s and
 # expect it to take about half of that.
@@ -97,10 +98,12 @@ if [ "$device" != cpu ]; then
     ls "$CUDA_PATH"/lib64/libnvrtc.so* 2>&1 | head -3; } 2>&1 | tee -a "$out/summary.txt"
 fi
 
-# Our models on this device against the references' golden outputs, at
-# the fixtures' own tolerances (set for f32 on a CPU). burn's CUDA backend
+# Attention, RMSNorm and SwiGLU at the seed's sizes, f32 and bf16, against
+# the CPU kernels; then our models on this device against the references'
+# golden outputs, at the fixtures' own tolerances (set for f32 on a CPU). burn's CUDA backend
 # may take f32 matmuls as TF32 (10-bit mantissa, cubek's accelerated
 # strategies): a rel_l2 around 1e-3 is that; far beyond it is a bug.
+step parity-kernels 90 "$bin" parity kernels --device "$device"
 if [ -d "$fixtures" ]; then
   for kind in dit sampler train-step vae t5gemma2; do
     step "parity-$kind" 90 "$bin" parity "$kind" "$fixtures/${kind/-/_}" --device "$device"

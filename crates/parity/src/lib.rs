@@ -12,6 +12,7 @@
 pub mod dit;
 mod error;
 mod fixture;
+pub mod kernels;
 mod report;
 pub mod sampler;
 pub mod t5gemma2;

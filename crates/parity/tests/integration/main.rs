@@ -5,6 +5,7 @@
 
 mod dit;
 mod flex;
+mod kernels;
 mod sampler;
 mod t5gemma2;
 mod tokenizer;

@@ -100,6 +100,31 @@ fn the_device_is_named_and_checked() {
     );
 }
 
+#[test]
+fn kernels_need_no_folder_and_the_others_do() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssdit"))
+        .args(["parity", "kernels"])
+        .output()
+        .expect("running the ssdit binary");
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("attention output (F32)"),
+        "{}",
+        text(&output)
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_ssdit"))
+        .args(["parity", "dit"])
+        .output()
+        .expect("running the ssdit binary");
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("fixture folder"),
+        "{}",
+        text(&output)
+    );
+}
+
 /// Copies the fixture folders (the sampler needs `../dit/` beside it).
 fn copy_fixtures(to: &Path) {
     for folder in ["dit", "sampler", "tokenizer"] {

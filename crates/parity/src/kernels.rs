@@ -1,0 +1,175 @@
+//! The DiT's hot operations at the seed's sizes against our CPU kernels.
+//!
+//! The fixtures' models are small (hidden 64, a few dozen tokens), so they
+//! cannot show a kernel that goes wrong only at real sizes: a tile boundary
+//! at 912 tokens, a reduction over 768 channels. This check runs attention,
+//! RMSNorm and SwiGLU with their backward passes at the seed's shapes (batch
+//! 2, 784 image + 128 text tokens, 12 heads of 64, width 768, SwiGLU width
+//! 2048) on the backend under test, in f32 and in the build's half
+//! precision, and compares outputs and input gradients with the same
+//! operations on `Autodiff<NdArray<f32>>` in f32 — ssdit-kernels' CPU
+//! kernels, which the fixtures check. No folder: the inputs are seeded.
+
+use burn::backend::{Autodiff, NdArray};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{DType, Distribution, TensorData};
+
+use crate::{Comparison, Report, Tolerance};
+
+/// The reference: our CPU kernels with their backward passes, in f32.
+type Reference = Autodiff<NdArray<f32>>;
+
+/// Batch × tokens of the seed's training step at 448² (28×28 patches + 128
+/// text tokens), two samples.
+const ROWS: [usize; 2] = [2, 28 * 28 + 128];
+const HEADS: usize = 12;
+const HEAD_DIM: usize = 64;
+const WIDTH: usize = HEADS * HEAD_DIM;
+const SWIGLU_WIDTH: usize = 2048;
+const RMS_EPS: f64 = 1e-6;
+
+/// Largest relative L2 distance from the f32 reference: float32 summation
+/// order in f32; one rounding of each input, product and output to 8 bits
+/// of mantissa in bf16.
+fn tolerance(dtype: DType) -> Tolerance {
+    Tolerance {
+        max_abs: None,
+        max_rel_l2: Some(if dtype == DType::F32 { 1e-4 } else { 2e-2 }),
+    }
+}
+
+/// Compares attention, RMSNorm and SwiGLU on `B` computing in each of
+/// `dtypes` with the f32 reference.
+pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Report {
+    let mut report = Report::new(format!(
+        "kernels at the seed's sizes (batch {}, {} tokens, {HEADS} heads of {HEAD_DIM}, \
+         width {WIDTH}, SwiGLU {SWIGLU_WIDTH}) against the CPU kernels in f32",
+        ROWS[0], ROWS[1]
+    ));
+    let [batch, tokens] = ROWS;
+    let heads = [batch, HEADS, tokens, HEAD_DIM];
+    let rows = [batch, tokens, WIDTH];
+    let hidden = [batch, tokens, SWIGLU_WIDTH];
+    let gamma = seeded([WIDTH], 0);
+    for &dtype in dtypes {
+        compare::<B, 4, 3>(
+            &mut report,
+            Case::new(
+                "attention",
+                dtype,
+                [seeded(heads, 1), seeded(heads, 2), seeded(heads, 3)],
+            ),
+            device,
+            |[q, k, v]| ssdit_kernels::attention(q, k, v),
+            |[q, k, v]| ssdit_kernels::attention(q, k, v),
+        );
+        compare::<B, 3, 1>(
+            &mut report,
+            Case::new("rms_norm", dtype, [seeded(rows, 4)]),
+            device,
+            |[x]| rms_norm(x, &gamma),
+            |[x]| rms_norm(x, &gamma),
+        );
+        compare::<B, 3, 2>(
+            &mut report,
+            Case::new("swiglu", dtype, [seeded(hidden, 5), seeded(hidden, 6)]),
+            device,
+            |[gate, up]| ssdit_kernels::swiglu(gate, up),
+            |[gate, up]| ssdit_kernels::swiglu(gate, up),
+        );
+    }
+    report
+}
+
+/// RMSNorm of `x` with the scale `gamma`, in `x`'s dtype.
+fn rms_norm<B: Backend>(x: Tensor<B, 3>, gamma: &TensorData) -> Tensor<B, 3> {
+    let gamma = Tensor::<B, 1>::from_data(gamma.clone(), &x.device()).cast(x.dtype());
+    ssdit_kernels::rms_norm(x, gamma, RMS_EPS)
+}
+
+/// One operation's inputs, and the dtype the backend under test computes in.
+struct Case<const N: usize> {
+    name: &'static str,
+    dtype: DType,
+    inputs: [TensorData; N],
+}
+
+impl<const N: usize> Case<N> {
+    fn new(name: &'static str, dtype: DType, inputs: [TensorData; N]) -> Self {
+        Self {
+            name,
+            dtype,
+            inputs,
+        }
+    }
+}
+
+/// Runs `op` on `B` and `reference_op` on the reference, and pushes the
+/// output's and each input gradient's comparison.
+fn compare<B: AutodiffBackend, const D: usize, const N: usize>(
+    report: &mut Report,
+    case: Case<N>,
+    device: &Device<B>,
+    op: impl Fn([Tensor<B, D>; N]) -> Tensor<B, D>,
+    reference_op: impl Fn([Tensor<Reference, D>; N]) -> Tensor<Reference, D>,
+) {
+    let weights = seeded(case.inputs[0].shape.clone(), 7);
+    let (want, want_grads) = pass(
+        &case.inputs,
+        &weights,
+        DType::F32,
+        &Default::default(),
+        reference_op,
+    );
+    let (got, got_grads) = pass(&case.inputs, &weights, case.dtype, device, op);
+    let tolerance = tolerance(case.dtype);
+    let label = |what: &str| format!("{} {what} ({:?})", case.name, case.dtype);
+    report.push(Comparison::new(label("output"), &got, &want, tolerance));
+    for (i, (got, want)) in got_grads.iter().zip(&want_grads).enumerate() {
+        report.push(Comparison::new(
+            label(&format!("d input {i}")),
+            got,
+            want,
+            tolerance,
+        ));
+    }
+}
+
+/// `op`'s f32 output on `inputs` cast to `dtype`, and the gradients of
+/// `sum(output · weights)` with respect to each f32 input.
+fn pass<B: AutodiffBackend, const D: usize, const N: usize>(
+    inputs: &[TensorData; N],
+    weights: &TensorData,
+    dtype: DType,
+    device: &Device<B>,
+    op: impl Fn([Tensor<B, D>; N]) -> Tensor<B, D>,
+) -> (TensorData, Vec<TensorData>) {
+    let leaves: [Tensor<B, D>; N] =
+        std::array::from_fn(|i| Tensor::from_data(inputs[i].clone(), device).require_grad());
+    let output = op(leaves.clone().map(|leaf| leaf.cast(dtype))).cast(DType::F32);
+    let weights = Tensor::<B, D>::from_data(weights.clone(), device);
+    let grads = (output.clone() * weights).sum().backward();
+    let input_grads = leaves
+        .iter()
+        .map(|leaf| match leaf.grad(&grads) {
+            Some(grad) => grad.into_data(),
+            None => TensorData::new(vec![f32::NAN], [1]),
+        })
+        .collect();
+    (output.into_data(), input_grads)
+}
+
+/// Standard normal values of `shape`, the same for the same `seed`.
+fn seeded(shape: impl Into<Shape>, seed: u64) -> TensorData {
+    let shape = shape.into();
+    let device = Default::default();
+    NdArray::<f32>::seed(&device, seed);
+    let values = Tensor::<NdArray<f32>, 1>::random(
+        [shape.num_elements()],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .into_data();
+    TensorData::new(values.to_vec::<f32>().expect("f32 values"), shape)
+}
