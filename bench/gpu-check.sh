@@ -98,8 +98,8 @@ if [ "$device" != cpu ]; then
     ls "$CUDA_PATH"/lib64/libnvrtc.so* 2>&1 | head -3; } 2>&1 | tee -a "$out/summary.txt"
 fi
 
-# Attention, RMSNorm and SwiGLU at the seed's sizes, f32 and bf16, against
-# the CPU kernels; then our models on this device against the references'
+# The DiT's hot operations at the seed's sizes, f32 and bf16, against the
+# CPU kernels; then our models on this device against the references'
 # golden outputs, at the fixtures' own tolerances (set for f32 on a CPU). burn's CUDA backend
 # may take f32 matmuls as TF32 (10-bit mantissa, cubek's accelerated
 # strategies): a rel_l2 around 1e-3 is that; far beyond it is a bug.

@@ -3,9 +3,10 @@
 //! The fixtures' models are small (hidden 64, a few dozen tokens), so they
 //! cannot show a kernel that goes wrong only at real sizes: a tile boundary
 //! at 912 tokens, a reduction over 768 channels. This check runs attention,
-//! RMSNorm and SwiGLU with their backward passes at the seed's shapes (batch
-//! 2, 784 image + 128 text tokens, 12 heads of 64, width 768, SwiGLU width
-//! 2048) on the backend under test, in f32 and in the build's half
+//! RMSNorm, SwiGLU, RoPE and the local bias's depthwise 3×3 convolution with
+//! their backward passes at the seed's shapes (batch 2, 784 image + 128 text
+//! tokens on a 28×28 grid, 12 heads of 64, width 768, SwiGLU width 2048) on
+//! the backend under test, in f32 and in the build's half
 //! precision, and compares outputs and input gradients with the same
 //! operations on `Autodiff<NdArray<f32>>` in f32 — ssdit-kernels' CPU
 //! kernels, which the fixtures check. No folder: the inputs are seeded.
@@ -28,6 +29,8 @@ const HEAD_DIM: usize = 64;
 const WIDTH: usize = HEADS * HEAD_DIM;
 const SWIGLU_WIDTH: usize = 2048;
 const RMS_EPS: f64 = 1e-6;
+/// The image tokens' grid at 448² (8× VAE, 2×2 patches).
+const GRID: [usize; 2] = [28, 28];
 
 /// Largest relative L2 distance from the f32 reference: float32 summation
 /// order in f32; one rounding of each input, product and output to 8 bits
@@ -39,19 +42,22 @@ fn tolerance(dtype: DType) -> Tolerance {
     }
 }
 
-/// Compares attention, RMSNorm and SwiGLU on `B` computing in each of
+/// Compares attention, RMSNorm, SwiGLU, RoPE and the depthwise convolution on `B` computing in each of
 /// `dtypes` with the f32 reference.
 pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Report {
     let mut report = Report::new(format!(
         "kernels at the seed's sizes (batch {}, {} tokens, {HEADS} heads of {HEAD_DIM}, \
-         width {WIDTH}, SwiGLU {SWIGLU_WIDTH}) against the CPU kernels in f32",
-        ROWS[0], ROWS[1]
+         width {WIDTH}, SwiGLU {SWIGLU_WIDTH}, {}×{} grid) against the CPU kernels in f32",
+        ROWS[0], ROWS[1], GRID[0], GRID[1]
     ));
     let [batch, tokens] = ROWS;
     let heads = [batch, HEADS, tokens, HEAD_DIM];
     let rows = [batch, tokens, WIDTH];
     let hidden = [batch, tokens, SWIGLU_WIDTH];
     let gamma = seeded([WIDTH], 0);
+    let [cos, sin] = [seeded([tokens, HEAD_DIM], 8), seeded([tokens, HEAD_DIM], 9)];
+    let grid = [batch, GRID[0] * GRID[1], WIDTH];
+    let [kernel, bias] = [seeded([WIDTH, 1, 3, 3], 10), seeded([WIDTH], 11)];
     for &dtype in dtypes {
         compare::<B, 4, 3>(
             &mut report,
@@ -78,6 +84,24 @@ pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Rep
             |[gate, up]| ssdit_kernels::swiglu(gate, up),
             |[gate, up]| ssdit_kernels::swiglu(gate, up),
         );
+        compare::<B, 4, 1>(
+            &mut report,
+            Case::new(
+                "rope",
+                dtype,
+                [seeded([batch, tokens, HEADS, HEAD_DIM], 12)],
+            ),
+            device,
+            |[x]| rope(x, &cos, &sin),
+            |[x]| rope(x, &cos, &sin),
+        );
+        compare::<B, 3, 1>(
+            &mut report,
+            Case::new("depthwise_conv3x3", dtype, [seeded(grid, 13)]),
+            device,
+            |[x]| depthwise_conv3x3(x, &kernel, &bias),
+            |[x]| depthwise_conv3x3(x, &kernel, &bias),
+        );
     }
     report
 }
@@ -86,6 +110,24 @@ pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Rep
 fn rms_norm<B: Backend>(x: Tensor<B, 3>, gamma: &TensorData) -> Tensor<B, 3> {
     let gamma = Tensor::<B, 1>::from_data(gamma.clone(), &x.device()).cast(x.dtype());
     ssdit_kernels::rms_norm(x, gamma, RMS_EPS)
+}
+
+/// `x` rotated by the tables `cos` and `sin`, in `x`'s dtype.
+fn rope<B: Backend>(x: Tensor<B, 4>, cos: &TensorData, sin: &TensorData) -> Tensor<B, 4> {
+    let [cos, sin] = [cos, sin]
+        .map(|table| Tensor::<B, 2>::from_data(table.clone(), &x.device()).cast(x.dtype()));
+    ssdit_kernels::rope(x, cos, sin)
+}
+
+/// The depthwise 3×3 convolution of the token grid `x`, in `x`'s dtype.
+fn depthwise_conv3x3<B: Backend>(
+    x: Tensor<B, 3>,
+    kernel: &TensorData,
+    bias: &TensorData,
+) -> Tensor<B, 3> {
+    let kernel = Tensor::<B, 4>::from_data(kernel.clone(), &x.device()).cast(x.dtype());
+    let bias = Tensor::<B, 1>::from_data(bias.clone(), &x.device()).cast(x.dtype());
+    ssdit_kernels::depthwise_conv3x3(x, kernel, bias, GRID)
 }
 
 /// One operation's inputs, and the dtype the backend under test computes in.

@@ -15,7 +15,7 @@ fn kernels_at_the_seed_sizes_on_flex_match_the_cpu_kernels() {
     assert!(report.passed(), "{report}");
     assert_eq!(
         report.comparisons.len(),
-        2 * (4 + 2 + 3),
-        "output and input gradients of attention, RMSNorm and SwiGLU per dtype"
+        2 * (4 + 2 + 3 + 2 + 2),
+        "output and input gradients of attention, RMSNorm, SwiGLU, RoPE and the convolution per dtype"
     );
 }
