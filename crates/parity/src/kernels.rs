@@ -42,8 +42,8 @@ fn tolerance(dtype: DType) -> Tolerance {
     }
 }
 
-/// Compares attention, RMSNorm, SwiGLU, RoPE and the depthwise convolution on `B` computing in each of
-/// `dtypes` with the f32 reference.
+/// Compares attention, RMSNorm, SwiGLU, RoPE and the depthwise convolution
+/// on `B`, computing in each of `dtypes`, with the f32 reference.
 pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Report {
     let mut report = Report::new(format!(
         "kernels at the seed's sizes (batch {}, {} tokens, {HEADS} heads of {HEAD_DIM}, \
@@ -58,51 +58,47 @@ pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Rep
     let [cos, sin] = [seeded([tokens, HEAD_DIM], 8), seeded([tokens, HEAD_DIM], 9)];
     let grid = [batch, GRID[0] * GRID[1], WIDTH];
     let [kernel, bias] = [seeded([WIDTH, 1, 3, 3], 10), seeded([WIDTH], 11)];
-    for &dtype in dtypes {
-        compare::<B, 4, 3>(
-            &mut report,
-            Case::new(
-                "attention",
-                dtype,
-                [seeded(heads, 1), seeded(heads, 2), seeded(heads, 3)],
-            ),
-            device,
-            |[q, k, v]| ssdit_kernels::attention(q, k, v),
-            |[q, k, v]| ssdit_kernels::attention(q, k, v),
-        );
-        compare::<B, 3, 1>(
-            &mut report,
-            Case::new("rms_norm", dtype, [seeded(rows, 4)]),
-            device,
-            |[x]| rms_norm(x, &gamma),
-            |[x]| rms_norm(x, &gamma),
-        );
-        compare::<B, 3, 2>(
-            &mut report,
-            Case::new("swiglu", dtype, [seeded(hidden, 5), seeded(hidden, 6)]),
-            device,
-            |[gate, up]| ssdit_kernels::swiglu(gate, up),
-            |[gate, up]| ssdit_kernels::swiglu(gate, up),
-        );
-        compare::<B, 4, 1>(
-            &mut report,
-            Case::new(
-                "rope",
-                dtype,
-                [seeded([batch, tokens, HEADS, HEAD_DIM], 12)],
-            ),
-            device,
-            |[x]| rope(x, &cos, &sin),
-            |[x]| rope(x, &cos, &sin),
-        );
-        compare::<B, 3, 1>(
-            &mut report,
-            Case::new("depthwise_conv3x3", dtype, [seeded(grid, 13)]),
-            device,
-            |[x]| depthwise_conv3x3(x, &kernel, &bias),
-            |[x]| depthwise_conv3x3(x, &kernel, &bias),
-        );
-    }
+    let on = Target { device, dtypes };
+    compare::<B, 4, 3>(
+        &mut report,
+        "attention",
+        [seeded(heads, 1), seeded(heads, 2), seeded(heads, 3)],
+        &on,
+        |[q, k, v]| ssdit_kernels::attention(q, k, v),
+        |[q, k, v]| ssdit_kernels::attention(q, k, v),
+    );
+    compare::<B, 3, 1>(
+        &mut report,
+        "rms_norm",
+        [seeded(rows, 4)],
+        &on,
+        |[x]| rms_norm(x, &gamma),
+        |[x]| rms_norm(x, &gamma),
+    );
+    compare::<B, 3, 2>(
+        &mut report,
+        "swiglu",
+        [seeded(hidden, 5), seeded(hidden, 6)],
+        &on,
+        |[gate, up]| ssdit_kernels::swiglu(gate, up),
+        |[gate, up]| ssdit_kernels::swiglu(gate, up),
+    );
+    compare::<B, 4, 1>(
+        &mut report,
+        "rope",
+        [seeded([batch, tokens, HEADS, HEAD_DIM], 12)],
+        &on,
+        |[x]| rope(x, &cos, &sin),
+        |[x]| rope(x, &cos, &sin),
+    );
+    compare::<B, 3, 1>(
+        &mut report,
+        "depthwise_conv3x3",
+        [seeded(grid, 13)],
+        &on,
+        |[x]| depthwise_conv3x3(x, &kernel, &bias),
+        |[x]| depthwise_conv3x3(x, &kernel, &bias),
+    );
     report
 }
 
@@ -130,51 +126,44 @@ fn depthwise_conv3x3<B: Backend>(
     ssdit_kernels::depthwise_conv3x3(x, kernel, bias, GRID)
 }
 
-/// One operation's inputs, and the dtype the backend under test computes in.
-struct Case<const N: usize> {
-    name: &'static str,
-    dtype: DType,
-    inputs: [TensorData; N],
+/// The backend under test: its device and the dtypes it computes in.
+struct Target<'a, B: Backend> {
+    device: &'a Device<B>,
+    dtypes: &'a [DType],
 }
 
-impl<const N: usize> Case<N> {
-    fn new(name: &'static str, dtype: DType, inputs: [TensorData; N]) -> Self {
-        Self {
-            name,
-            dtype,
-            inputs,
-        }
-    }
-}
-
-/// Runs `op` on `B` and `reference_op` on the reference, and pushes the
-/// output's and each input gradient's comparison.
+/// Runs `reference_op` on the reference once and `op` on the target in each
+/// of its dtypes, and pushes the output's and each input gradient's
+/// comparison per dtype.
 fn compare<B: AutodiffBackend, const D: usize, const N: usize>(
     report: &mut Report,
-    case: Case<N>,
-    device: &Device<B>,
+    name: &str,
+    inputs: [TensorData; N],
+    on: &Target<'_, B>,
     op: impl Fn([Tensor<B, D>; N]) -> Tensor<B, D>,
     reference_op: impl Fn([Tensor<Reference, D>; N]) -> Tensor<Reference, D>,
 ) {
-    let weights = seeded(case.inputs[0].shape.clone(), 7);
+    let weights = seeded(inputs[0].shape.clone(), 7);
     let (want, want_grads) = pass(
-        &case.inputs,
+        &inputs,
         &weights,
         DType::F32,
         &Default::default(),
         reference_op,
     );
-    let (got, got_grads) = pass(&case.inputs, &weights, case.dtype, device, op);
-    let tolerance = tolerance(case.dtype);
-    let label = |what: &str| format!("{} {what} ({:?})", case.name, case.dtype);
-    report.push(Comparison::new(label("output"), &got, &want, tolerance));
-    for (i, (got, want)) in got_grads.iter().zip(&want_grads).enumerate() {
-        report.push(Comparison::new(
-            label(&format!("d input {i}")),
-            got,
-            want,
-            tolerance,
-        ));
+    for &dtype in on.dtypes {
+        let (got, got_grads) = pass(&inputs, &weights, dtype, on.device, &op);
+        let tolerance = tolerance(dtype);
+        let label = |what: &str| format!("{name} {what} ({dtype:?})");
+        report.push(Comparison::new(label("output"), &got, &want, tolerance));
+        for (i, (got, want)) in got_grads.iter().zip(&want_grads).enumerate() {
+            report.push(Comparison::new(
+                label(&format!("d input {i}")),
+                got,
+                want,
+                tolerance,
+            ));
+        }
     }
 }
 
