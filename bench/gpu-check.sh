@@ -18,10 +18,10 @@
 # First the kernels at the seed's sizes and the models against the
 # reference fixtures on the GPU (six parity checks of at most 90 s each,
 # seconds each once compiled; FIXTURES names the folder, default
-# gpu-bin/fixtures), then four benchmarks of at most
-# 3 minutes, a run of at most 5 and one more benchmark of at most 2.5 (last,
-# so that a 600 s limit cuts the least needed): give the command 600 s and
-# expect it to take about half of that.
+# gpu-bin/fixtures), then four benchmarks of at most 3 minutes, a run of at
+# most 5 and one more benchmark of at most 2.5 (last, so that a 600 s limit
+# cuts the least needed): give the command 600 s and expect it to take about
+# half of that.
 # Every step has its own time limit, so one that hangs does not take the
 # rest; a failed step is reported and the script goes on. Results go to
 # $OUT (default gpu-out/), in few files (the device tool brings back eight):
@@ -100,9 +100,10 @@ fi
 
 # The DiT's hot operations at the seed's sizes, f32 and bf16, against the
 # CPU kernels; then our models on this device against the references'
-# golden outputs, at the fixtures' own tolerances (set for f32 on a CPU). burn's CUDA backend
-# may take f32 matmuls as TF32 (10-bit mantissa, cubek's accelerated
-# strategies): a rel_l2 around 1e-3 is that; far beyond it is a bug.
+# golden outputs, at the fixtures' own tolerances (set for f32 on a CPU).
+# burn's CUDA backend may take f32 matmuls as TF32 (10-bit mantissa,
+# cubek's accelerated strategies): a rel_l2 around 1e-3 is that; far beyond
+# it is a bug.
 step parity-kernels 90 "$bin" parity kernels --device "$device"
 if [ -d "$fixtures" ]; then
   for kind in dit sampler train-step vae t5gemma2; do

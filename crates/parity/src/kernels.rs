@@ -6,10 +6,10 @@
 //! RMSNorm, SwiGLU, RoPE and the local bias's depthwise 3×3 convolution with
 //! their backward passes at the seed's shapes (batch 2, 784 image + 128 text
 //! tokens on a 28×28 grid, 12 heads of 64, width 768, SwiGLU width 2048) on
-//! the backend under test, in f32 and in the build's half
-//! precision, and compares outputs and input gradients with the same
-//! operations on `Autodiff<NdArray<f32>>` in f32 — ssdit-kernels' CPU
-//! kernels, which the fixtures check. No folder: the inputs are seeded.
+//! the backend under test, in f32 and in the build's half precision, and
+//! compares outputs and input gradients with the same operations on
+//! `Autodiff<NdArray<f32>>` in f32 — ssdit-kernels' CPU kernels, which the
+//! fixtures check. No folder: the inputs are seeded.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;

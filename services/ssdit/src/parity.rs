@@ -41,8 +41,9 @@ enum ParityKind {
     /// The tokenizer (transformers' fast tokenizer, max_length padding).
     Tokenizer,
     /// Attention, RMSNorm, SwiGLU, RoPE and the depthwise convolution with
-    /// their backward passes at the seed's sizes, in f32 and the build's half precision, against the CPU
-    /// kernels in f32 (no folder: seeded inputs).
+    /// their backward passes at the seed's sizes, in f32 and the build's
+    /// half precision, against the CPU kernels in f32 (no folder: seeded
+    /// inputs).
     Kernels,
 }
 

@@ -2,20 +2,26 @@
 //! for every kind, and a non-zero exit (with the failing line printed) on a
 //! copy of the fixtures whose tolerance or expected values were tampered with.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 use ssdit_parity::fixtures_root;
 
-/// Runs `ssdit parity <kind> <dir> [extra…]`.
-fn parity_with(kind: &str, dir: &Path, extra: &[&str]) -> Output {
+/// Runs `ssdit parity ARGS…`.
+fn ssdit_parity<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ssdit"))
-        .args(["parity", kind])
-        .arg(dir)
-        .args(extra)
+        .arg("parity")
+        .args(args)
         .output()
         .expect("running the ssdit binary")
+}
+
+/// Runs `ssdit parity <kind> <dir> [extra…]`.
+fn parity_with(kind: &str, dir: &Path, extra: &[&str]) -> Output {
+    let head = [OsStr::new(kind), dir.as_os_str()];
+    ssdit_parity(head.into_iter().chain(extra.iter().map(OsStr::new)))
 }
 
 /// Runs `ssdit parity <kind> <dir>` on the build's default device.
@@ -102,10 +108,7 @@ fn the_device_is_named_and_checked() {
 
 #[test]
 fn kernels_need_no_folder_and_the_others_do() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssdit"))
-        .args(["parity", "kernels"])
-        .output()
-        .expect("running the ssdit binary");
+    let output = ssdit_parity(["kernels"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("attention output (F32)"),
@@ -113,10 +116,7 @@ fn kernels_need_no_folder_and_the_others_do() {
         text(&output)
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_ssdit"))
-        .args(["parity", "dit"])
-        .output()
-        .expect("running the ssdit binary");
+    let output = ssdit_parity(["dit"]);
     assert!(!output.status.success());
     assert!(
         text(&output).contains("fixture folder"),
