@@ -12,10 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use ssdit_model::{SingleStreamDiT, key_map};
+use ssdit_model::{NamedParam, SingleStreamDiT};
 use ssdit_optim::{
     AdamWConfig, MomentPrecision, OptimizerState, ParamMeta, STATE_FORMAT, StateMeta, StoredMoments,
 };
@@ -210,54 +209,13 @@ fn whole(value: f64) -> std::result::Result<u64, String> {
     }
 }
 
-/// A parameter of the burn model: its module path, burn shape, and whether
-/// it is a `Linear` weight (stored transposed relative to PyTorch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ModelParam {
-    pub path: String,
-    pub shape: Vec<usize>,
-    pub linear_weight: bool,
-}
-
 /// Every float parameter of `model`, by seed checkpoint name.
-pub(crate) fn model_params<B: Backend>(model: &SingleStreamDiT<B>) -> BTreeMap<String, ModelParam> {
-    let mut lister = Lister::default();
-    model.visit(&mut lister);
-    let keys = key_map();
-    lister
-        .params
+pub(crate) fn model_params<B: Backend>(model: &SingleStreamDiT<B>) -> BTreeMap<String, NamedParam> {
+    model
+        .named_params()
         .into_iter()
-        .map(|p| (keys.checkpoint_name(&p.path), p))
+        .map(|param| (param.name.clone(), param))
         .collect()
-}
-
-#[derive(Default)]
-struct Lister {
-    path: Vec<String>,
-    containers: Vec<String>,
-    params: Vec<ModelParam>,
-}
-
-impl<B: Backend> ModuleVisitor<B> for Lister {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.containers.push(container_type.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.containers.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let linear_weight = self.containers.last().is_some_and(|c| c == "Struct:Linear")
-            && self.path.last().is_some_and(|p| p == "weight");
-        self.params.push(ModelParam {
-            path: self.path.join("."),
-            shape: param.lazy_shape().to_vec(),
-            linear_weight,
-        });
-    }
 }
 
 /// The AdamW state as ssdit's optimizer keeps it: moments in the burn
@@ -267,7 +225,7 @@ pub(crate) fn map_adamw(
     file: &mut TorchFile,
     adamw: &SeedAdamW,
     order: &[String],
-    params: &BTreeMap<String, ModelParam>,
+    params: &BTreeMap<String, NamedParam>,
 ) -> Result<OptimizerState> {
     let origin = file.origin().to_string();
     if order.len() != adamw.parameters || order.len() != params.len() {
@@ -343,16 +301,12 @@ pub(crate) fn adamw_config(adamw: &SeedAdamW) -> AdamWConfig {
 fn burn_layout(
     file: &mut TorchFile,
     tensor: &TensorRef,
-    param: &ModelParam,
+    param: &NamedParam,
     name: &str,
     what: &str,
 ) -> Result<Vec<f32>> {
     let origin = file.origin().to_string();
-    let torch_shape: Vec<usize> = if param.linear_weight {
-        param.shape.iter().rev().copied().collect()
-    } else {
-        param.shape.clone()
-    };
+    let torch_shape = param.torch_shape();
     if tensor.shape != torch_shape {
         return Err(content(
             &origin,
@@ -363,7 +317,7 @@ fn burn_layout(
         ));
     }
     let values = file.read_f32(tensor)?;
-    if !param.linear_weight {
+    if !param.transposed {
         return Ok(values);
     }
     // PyTorch [out, in] → burn [in, out].

@@ -8,7 +8,8 @@
 //! - [`SingleStreamDiT::forward`]: `(x [B,C,H,W], t [B], text [B,L,D]) → v [B,C,H,W]`.
 //! - Checkpoints: [`open_checkpoint`], [`SingleStreamDiT::load_file`],
 //!   [`SingleStreamDiT::save_safetensors`], [`SingleStreamDiT::state_dict`]
-//!   under the seed's tensor names ([`key_map`]); [`SingleStreamDiT::named_shapes`] and
+//!   under the seed's tensor names ([`key_map`]); [`SingleStreamDiT::named_params`],
+//!   [`SingleStreamDiT::named_shapes`] and
 //!   [`SingleStreamDiT::parameter_count`] list the state dict without
 //!   allocating it.
 //! - Training: [`SingleStreamDiT::loss_gradients`] (forward, loss and
@@ -39,6 +40,6 @@ mod training;
 
 pub use config::SingleStreamDiTConfig;
 pub use error::{Error, Result};
-pub use loader::{key_map, open_checkpoint};
+pub use loader::{NamedParam, key_map, open_checkpoint};
 pub use model::SingleStreamDiT;
 pub use training::{ActivationCheckpointing, Inputs, TrainingPass};

@@ -167,14 +167,26 @@ impl<B: Backend> SingleStreamDiT<B> {
     /// `[out, in]`), in module order, without drawing lazily initialised
     /// parameters.
     pub fn named_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let mut visitor = ShapeLister::default();
-        self.visit(&mut visitor);
-        let keys = key_map();
-        visitor
-            .shapes
+        self.named_params()
             .into_iter()
-            .map(|(path, shape)| (keys.checkpoint_name(&path), shape))
+            .map(|param| {
+                let shape = param.torch_shape();
+                (param.name, shape)
+            })
             .collect()
+    }
+
+    /// Every parameter as checkpoints and optimizer states see it, in module
+    /// order, without drawing lazily initialised parameters.
+    pub fn named_params(&self) -> Vec<NamedParam> {
+        let mut lister = ParamLister {
+            keys: key_map(),
+            path: Vec::new(),
+            containers: Vec::new(),
+            params: Vec::new(),
+        };
+        self.visit(&mut lister);
+        lister.params
     }
 
     /// Number of scalar parameters (271,150,802 at the seed's settings),
@@ -187,18 +199,43 @@ impl<B: Backend> SingleStreamDiT<B> {
     }
 }
 
-/// Collects module paths and shapes from [`Param::lazy_shape`].
-#[derive(Default)]
-struct ShapeLister {
+/// A parameter of the model under both of its names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedParam {
+    /// Its name in the seed's state dicts (see [`key_map`]).
+    pub name: String,
+    /// Its burn module path, which names its optimizer state.
+    pub path: String,
+    /// Its shape in burn's layout.
+    pub shape: Vec<usize>,
+    /// Whether it is a `Linear` weight, which burn stores `[in, out]` and
+    /// PyTorch `[out, in]`.
+    pub transposed: bool,
+}
+
+impl NamedParam {
+    /// Its shape in PyTorch's layout, as checkpoints store it.
+    pub fn torch_shape(&self) -> Vec<usize> {
+        let mut shape = self.shape.clone();
+        if self.transposed {
+            shape.reverse();
+        }
+        shape
+    }
+}
+
+/// Collects parameters with [`Param::lazy_shape`].
+struct ParamLister {
+    keys: KeyMap,
     path: Vec<String>,
     containers: Vec<String>,
-    shapes: Vec<(String, Vec<usize>)>,
+    params: Vec<NamedParam>,
 }
 
 /// burn's container name for `Linear`, whose weight PyTorch stores transposed.
 const LINEAR: &str = "Struct:Linear";
 
-impl<B: Backend> ModuleVisitor<B> for ShapeLister {
+impl<B: Backend> ModuleVisitor<B> for ParamLister {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
         self.containers.push(container_type.to_string());
@@ -210,12 +247,13 @@ impl<B: Backend> ModuleVisitor<B> for ShapeLister {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let mut shape = param.lazy_shape().to_vec();
-        let is_linear_weight = self.containers.last().is_some_and(|c| c == LINEAR)
-            && self.path.last().is_some_and(|p| p == "weight");
-        if is_linear_weight {
-            shape.reverse();
-        }
-        self.shapes.push((self.path.join("."), shape));
+        let path = self.path.join(".");
+        self.params.push(NamedParam {
+            name: self.keys.checkpoint_name(&path),
+            transposed: self.containers.last().is_some_and(|c| c == LINEAR)
+                && self.path.last().is_some_and(|p| p == "weight"),
+            shape: param.lazy_shape().to_vec(),
+            path,
+        });
     }
 }
