@@ -64,6 +64,14 @@ impl IngestReport {
         self.count(|s| matches!(s, FileStatus::Rejected { .. }))
     }
 
+    /// What became of `file` (as the report names it), if the call had it.
+    pub fn status_of(&self, file: &str) -> Option<&FileStatus> {
+        self.files
+            .iter()
+            .find(|o| o.file == file)
+            .map(|o| &o.status)
+    }
+
     /// The gRPC reply: every sample (new or already present), then every rejection.
     pub fn to_reply(&self) -> IngestReply {
         let mut reply = IngestReply {
@@ -144,6 +152,13 @@ mod tests {
             ),
             (1, 1, 1)
         );
+        assert_eq!(
+            report.status_of("b.png"),
+            Some(&FileStatus::AlreadyPresent {
+                sample_id: "bb".into()
+            })
+        );
+        assert_eq!(report.status_of("d.png"), None);
         let reply = report.to_reply();
         assert_eq!(reply.dataset, "flowers");
         assert_eq!(reply.samples.len(), 2);

@@ -1,29 +1,13 @@
 //! The seed's 200 flower captions against the rules and the cleaner.
 
-use std::path::PathBuf;
-
 use ssdit_caption::set::CaptionSet;
 use ssdit_caption::stats::{StatsOptions, caption_stats};
 use ssdit_caption::{CaptionRules, Fix, Issue, Severity, clean};
-
-/// `shared/data/flowers-captions` beside the checkout (or under `$SSDIT_DATA`).
-fn captions_dir() -> PathBuf {
-    let root = std::env::var_os("SSDIT_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    );
-    let dir = root.join("flowers-captions");
-    assert!(
-        dir.is_dir(),
-        "caption folder {} is missing (set SSDIT_DATA)",
-        dir.display()
-    );
-    dir
-}
+use ssdit_testkit::shared_data;
 
 #[test]
 fn the_200_captions_pass_the_cleaner_with_at_most_whitespace_fixes() {
-    let dir = captions_dir();
+    let dir = shared_data("flowers-captions");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -73,7 +57,7 @@ fn the_200_captions_pass_the_cleaner_with_at_most_whitespace_fixes() {
 
 #[test]
 fn stats_of_the_200_captions() {
-    let (set, rejects) = CaptionSet::load_dir(&captions_dir(), 1 << 20).unwrap();
+    let (set, rejects) = CaptionSet::load_dir(&shared_data("flowers-captions"), 1 << 20).unwrap();
     assert!(rejects.is_empty());
     assert_eq!(set.files.len(), 200);
     // A stand-in for the tokenizer: whitespace words and punctuation marks.

@@ -1,168 +1,33 @@
-//! The VLM client against a local OpenAI-compatible server started by the
-//! test on 127.0.0.1:0: a raw HTTP/1.1 responder that checks each request
-//! (model, system instruction, image as a data URL, label in the user turn)
-//! and answers as each test scripts it.
+//! The VLM client against a local OpenAI-compatible endpoint started by the
+//! test on 127.0.0.1:0 (`ssdit_testkit::ChatEndpoint`), which checks each
+//! request (model, system instruction, image as a data URL, label in the
+//! user turn) and answers as each test scripts it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 use ssdit_caption::vlm::{CaptionRequest, Captioner, OverlongPolicy, VlmConfig};
 use ssdit_caption::{BOTANICAL_INSTRUCTION, Error, Fix};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use ssdit_testkit::{ChatEndpoint, ChatReply};
 
 const MODEL: &str = "test-vlm";
 const GOOD: &str = "A macro shot of a sunflower, having bright yellow petals, the center is a brown disk, the background is blue sky, natural lighting.";
 
-/// What the server answers to the n-th request (0-based).
-struct Reply {
-    status: u16,
-    content: String,
-    delay: Duration,
+/// An endpoint that answers every well-formed captioning request as
+/// `script` says for the n-th request (0-based), and a malformed one with
+/// HTTP 400 naming the problem.
+async fn start(script: impl Fn(usize) -> ChatReply + Send + Sync + 'static) -> ChatEndpoint {
+    ChatEndpoint::start(move |body, n| match check_request(body) {
+        Ok(()) => script(n),
+        Err(problem) => ChatReply::error(400, &problem),
+    })
+    .await
 }
 
-impl Reply {
-    fn caption(text: &str) -> Self {
-        Self {
-            status: 200,
-            content: text.to_owned(),
-            delay: Duration::ZERO,
-        }
-    }
-
-    fn status(status: u16) -> Self {
-        Self {
-            status,
-            content: String::new(),
-            delay: Duration::ZERO,
-        }
-    }
-
-    fn slow(self, delay: Duration) -> Self {
-        Self { delay, ..self }
-    }
-}
-
-type Script = Box<dyn Fn(usize) -> Reply + Send + Sync>;
-
-/// A request as the server saw it.
-struct Seen {
-    body: Value,
-    at: Instant,
-}
-
-struct Server {
-    endpoint: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    max_in_flight: Arc<AtomicUsize>,
-}
-
-impl Server {
-    async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}/v1", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let max_in_flight = Arc::new(AtomicUsize::new(0));
-        let state = (
-            Arc::new(Box::new(script) as Script),
-            seen.clone(),
-            Arc::new(AtomicUsize::new(0)),
-            max_in_flight.clone(),
-        );
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (script, seen, in_flight, max) = state.clone();
-                tokio::spawn(async move {
-                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    max.fetch_max(now, Ordering::SeqCst);
-                    serve(stream, &script, &seen).await;
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-        });
-        Self {
-            endpoint,
-            seen,
-            max_in_flight,
-        }
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| s.body.clone())
-            .collect()
-    }
-}
-
-/// Reads one request, checks it, answers as scripted.
-async fn serve(mut stream: TcpStream, script: &Script, seen: &Mutex<Vec<Seen>>) {
-    let Some(body) = read_request(&mut stream).await else {
-        return;
-    };
-    let (status, payload, delay) = match check_request(&body) {
-        Err(problem) => (400, json!({"error": problem}).to_string(), Duration::ZERO),
-        Ok(()) => {
-            let index = {
-                let mut seen = seen.lock().unwrap();
-                seen.push(Seen {
-                    body,
-                    at: Instant::now(),
-                });
-                seen.len() - 1
-            };
-            let reply = script(index);
-            let payload = if reply.status == 200 {
-                json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": "stop"}]}).to_string()
-            } else {
-                json!({"error": {"message": "scripted failure"}}).to_string()
-            };
-            (reply.status, payload, reply.delay)
-        }
-    };
-    tokio::time::sleep(delay).await;
-    let head = format!(
-        "HTTP/1.1 {status} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        payload.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(payload.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
-/// The JSON body of one HTTP/1.1 request with a content-length.
-async fn read_request(stream: &mut TcpStream) -> Option<Value> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    let header_end = loop {
-        let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        data.extend_from_slice(&buf[..n]);
-        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&data[..header_end]).to_lowercase();
-    assert!(head.starts_with("post /v1/chat/completions "), "{head}");
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())?;
-    while data.len() < header_end + length {
-        let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    serde_json::from_slice(&data[header_end..header_end + length]).ok()
+/// HTTP `status` with an error body.
+fn failure(status: u16) -> ChatReply {
+    ChatReply::error(status, "scripted failure")
 }
 
 /// What every captioning request must hold.
@@ -200,9 +65,9 @@ fn check_request(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn config(server: &Server) -> VlmConfig {
+fn config(server: &ChatEndpoint) -> VlmConfig {
     VlmConfig {
-        endpoint: server.endpoint.clone(),
+        endpoint: server.url().to_owned(),
         model: MODEL.to_owned(),
         timeout_ms: 2_000,
         max_attempts: 3,
@@ -230,7 +95,7 @@ fn request(label: Option<&str>) -> CaptionRequest {
 
 #[tokio::test]
 async fn request_carries_model_instruction_image_and_label() {
-    let server = Server::start(|_| Reply::caption(GOOD)).await;
+    let server = start(|_| ChatReply::message(GOOD)).await;
     let captioner = Captioner::new(config(&server)).unwrap();
     let outcome = captioner
         .caption(&request(Some("sunflower")))
@@ -240,7 +105,7 @@ async fn request_carries_model_instruction_image_and_label() {
     assert_eq!(outcome.attempts, 1);
     assert_eq!(outcome.fixes, []);
 
-    let seen = server.requests();
+    let seen = server.bodies();
     assert_eq!(seen.len(), 1);
     let body = &seen[0];
     assert_eq!(body["messages"][0]["content"], BOTANICAL_INSTRUCTION);
@@ -267,14 +132,14 @@ async fn a_custom_instruction_file_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let prompt = dir.path().join("prompt.txt");
     std::fs::write(&prompt, "Caption the flower in one line.\n").unwrap();
-    let server = Server::start(|_| Reply::caption(GOOD)).await;
+    let server = start(|_| ChatReply::message(GOOD)).await;
     let captioner = Captioner::new(VlmConfig {
         system_prompt_file: Some(prompt),
         ..config(&server)
     })
     .unwrap();
     captioner.caption(&request(None)).await.unwrap();
-    let body = &server.requests()[0];
+    let body = &server.bodies()[0];
     assert_eq!(
         body["messages"][0]["content"],
         "Caption the flower in one line."
@@ -289,11 +154,11 @@ async fn a_custom_instruction_file_is_sent() {
 
 #[tokio::test]
 async fn server_error_then_success_is_retried() {
-    let server = Server::start(|n| {
+    let server = start(|n| {
         if n == 0 {
-            Reply::status(500)
+            failure(500)
         } else {
-            Reply::caption(GOOD)
+            ChatReply::message(GOOD)
         }
     })
     .await;
@@ -308,7 +173,7 @@ async fn server_error_then_success_is_retried() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried_and_persistent_5xx_is_reported() {
-    let server = Server::start(|_| Reply::status(404)).await;
+    let server = start(|_| failure(404)).await;
     let err = Captioner::new(config(&server))
         .unwrap()
         .caption(&request(None))
@@ -325,9 +190,9 @@ async fn client_errors_are_not_retried_and_persistent_5xx_is_reported() {
         ),
         "{err}"
     );
-    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.bodies().len(), 1);
 
-    let server = Server::start(|_| Reply::status(503)).await;
+    let server = start(|_| failure(503)).await;
     let err = Captioner::new(config(&server))
         .unwrap()
         .caption(&request(None))
@@ -350,9 +215,9 @@ async fn client_errors_are_not_retried_and_persistent_5xx_is_reported() {
 #[tokio::test]
 async fn slow_response_times_out_and_is_retried_or_reported() {
     let slow = Duration::from_millis(1_500);
-    let server = Server::start(move |n| {
-        let reply = Reply::caption(GOOD);
-        if n == 0 { reply.slow(slow) } else { reply }
+    let server = start(move |n| {
+        let reply = ChatReply::message(GOOD);
+        if n == 0 { reply.after(slow) } else { reply }
     })
     .await;
     let fast_timeout = VlmConfig {
@@ -366,9 +231,9 @@ async fn slow_response_times_out_and_is_retried_or_reported() {
         .unwrap();
     assert_eq!(outcome.attempts, 2);
 
-    let always_slow = Server::start(move |_| Reply::caption(GOOD).slow(slow)).await;
+    let always_slow = start(move |_| ChatReply::message(GOOD).after(slow)).await;
     let config = VlmConfig {
-        endpoint: always_slow.endpoint.clone(),
+        endpoint: always_slow.url().to_owned(),
         max_attempts: 2,
         ..fast_timeout
     };
@@ -388,7 +253,7 @@ async fn slow_response_times_out_and_is_retried_or_reported() {
 #[tokio::test]
 async fn rule_breaking_caption_is_cleaned() {
     let messy = "**Caption:** \"A macro shot of a sunflower,\nhaving bright yellow petals,\nnatural lighting.\"";
-    let server = Server::start(move |_| Reply::caption(messy)).await;
+    let server = start(move |_| ChatReply::message(messy)).await;
     let outcome = Captioner::new(config(&server))
         .unwrap()
         .caption(&request(None))
@@ -412,8 +277,7 @@ async fn rule_breaking_caption_is_cleaned() {
 async fn overlong_caption_is_asked_again_then_truncated_or_refused() {
     let long = format!("{GOOD} {}", "with many more details,".repeat(15));
     let long_first = long.clone();
-    let server =
-        Server::start(move |n| Reply::caption(if n == 0 { &long_first } else { GOOD })).await;
+    let server = start(move |n| ChatReply::message(if n == 0 { &long_first } else { GOOD })).await;
     let outcome = Captioner::new(config(&server))
         .unwrap()
         .caption(&request(None))
@@ -423,7 +287,7 @@ async fn overlong_caption_is_asked_again_then_truncated_or_refused() {
     assert_eq!(outcome.caption, GOOD);
 
     let long_always = long.clone();
-    let server = Server::start(move |_| Reply::caption(&long_always)).await;
+    let server = start(move |_| ChatReply::message(&long_always)).await;
     let outcome = Captioner::new(config(&server))
         .unwrap()
         .caption(&request(None))
@@ -452,7 +316,7 @@ async fn overlong_caption_is_asked_again_then_truncated_or_refused() {
 
 #[tokio::test]
 async fn concurrency_limit_holds() {
-    let server = Server::start(|_| Reply::caption(GOOD).slow(Duration::from_millis(150))).await;
+    let server = start(|_| ChatReply::message(GOOD).after(Duration::from_millis(150))).await;
     let captioner = Captioner::new(VlmConfig {
         max_concurrency: 2,
         ..config(&server)
@@ -461,12 +325,12 @@ async fn concurrency_limit_holds() {
     let requests: Vec<_> = (0..6).map(|_| request(None)).collect();
     let results = captioner.caption_all(&requests).await;
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(server.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(server.max_in_flight(), 2);
 }
 
 #[tokio::test]
 async fn rate_limit_spaces_request_starts() {
-    let server = Server::start(|_| Reply::caption(GOOD)).await;
+    let server = start(|_| ChatReply::message(GOOD)).await;
     let captioner = Captioner::new(VlmConfig {
         max_concurrency: 8,
         requests_per_second: Some(20.0),
@@ -481,7 +345,7 @@ async fn rate_limit_spaces_request_starts() {
             .iter()
             .all(Result::is_ok)
     );
-    let mut times: Vec<Instant> = server.seen.lock().unwrap().iter().map(|s| s.at).collect();
+    let mut times: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
     times.sort();
     // 20 per second: starts at least 50 ms apart (a little slack for arrival jitter).
     for pair in times.windows(2) {

@@ -2,11 +2,10 @@
 //! high-frequency energy), flat stays flat, the output stays within the
 //! input's range; and Lanczos3 against DPID on a real photo.
 
-use crate::common;
-
 use image::{Rgb, RgbImage};
 use ssdit_data::resize::{DEFAULT_LAMBDA, dpid, lanczos3};
 use ssdit_data::{BucketConfig, Buckets, DecodeConfig, ValidationConfig, decode, validate};
+use ssdit_testkit::shared_data;
 
 /// Mean of 3×3 neighbourhood contrast: the sum of squared differences
 /// between horizontally and vertically adjacent samples, per sample.
@@ -257,7 +256,7 @@ fn output_stays_within_the_input_range() {
 /// the `dpid_vs_lanczos` example (docs/images/dpid_vs_lanczos.png).
 #[test]
 fn lanczos_and_dpid_agree_on_a_photo() {
-    let path = common::data_root().join("photos/flower.jpg");
+    let path = shared_data("photos").join("flower.jpg");
     let bytes = std::fs::read(&path).unwrap();
     let validation = ValidationConfig::default();
     let header = validate(&bytes, &validation).unwrap();

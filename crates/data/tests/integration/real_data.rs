@@ -1,31 +1,20 @@
 //! The shared sample data: the six photos are accepted with their bucket and
 //! every bad input is rejected with its own reason.
 
-use crate::common;
-
 use ssdit_data::sidecar::{DEFAULT_MAX_CAPTION_BYTES, read_caption};
 use ssdit_data::{Bucket, PrepareConfig, Preparer, RejectKind};
-
-/// Each photo, its size, and the seed's bucket at 448 px worked out by hand:
-/// the buckets are 448x448 (1.0), 512x384 (1.333), 384x512 (0.75); 640x427
-/// (1.499), 600x400 (1.5) and 451x300 (1.503) are nearest 1.333.
-/// (file, source width × height, bucket width × height).
-type Photo = (&'static str, (u32, u32), (u32, u32));
-
-const PHOTOS: [Photo; 6] = [
-    ("astronaut.png", (512, 512), (448, 448)),
-    ("chelsea.png", (451, 300), (512, 384)),
-    ("china.jpg", (640, 427), (512, 384)),
-    ("coffee.png", (600, 400), (512, 384)),
-    ("flower.jpg", (640, 427), (512, 384)),
-    ("rocket.jpg", (640, 427), (512, 384)),
-];
+use ssdit_testkit::{PHOTOS, SamplePhoto, shared_data};
 
 #[test]
 fn all_photos_are_accepted_with_their_bucket() {
-    let photos = common::data_root().join("photos");
+    let photos = shared_data("photos");
     let preparer = Preparer::new(PrepareConfig::default()).unwrap();
-    for (name, source, (bw, bh)) in PHOTOS {
+    for SamplePhoto {
+        file: name,
+        size: source,
+        bucket: (bw, bh),
+    } in PHOTOS
+    {
         let path = photos.join(name);
         let prepared = preparer
             .prepare_file(&path)
@@ -59,7 +48,7 @@ fn all_photos_are_accepted_with_their_bucket() {
 
 #[test]
 fn each_bad_image_is_rejected_with_its_own_reason() {
-    let bad = common::data_root().join("bad-inputs");
+    let bad = shared_data("bad-inputs");
     let preparer = Preparer::new(PrepareConfig::default()).unwrap();
     let mut messages = Vec::new();
     for (name, kind) in [
@@ -81,7 +70,7 @@ fn each_bad_image_is_rejected_with_its_own_reason() {
 
 #[test]
 fn bad_captions_reject_invalid_utf8_and_keep_the_overlong_one() {
-    let bad = common::data_root().join("bad-inputs");
+    let bad = shared_data("bad-inputs");
     let invalid = bad.join("invalid-utf8.txt");
     let reject = read_caption(&invalid, DEFAULT_MAX_CAPTION_BYTES).expect_err("invalid utf-8");
     println!("{reject}");

@@ -8,24 +8,16 @@ use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use image::RgbImage;
+use ssdit_testkit::shared_data;
 use ssdit_vae::{
     LatentCodec, PREVIEW_CHANNELS, PreviewCodec, Sampling, images_to_tensor, tensor_to_images,
 };
 
 type B = NdArray<f32>;
 
-/// `$SSDIT_DATA/photos`, else `shared/data/photos` beside the checkout.
-fn photos_dir() -> PathBuf {
-    let root = std::env::var_os("SSDIT_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    );
-    root.join("photos")
-}
-
 /// Every photo, cropped (top-left) to multiples of 8, by file name.
 fn photos() -> Vec<(String, RgbImage)> {
-    let dir = photos_dir();
+    let dir = shared_data("photos");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("sample photos missing at {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())

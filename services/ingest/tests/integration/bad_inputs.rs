@@ -7,13 +7,14 @@ use crate::common;
 use ssdit_dataset::Dataset;
 use ssdit_ingest::{FileStatus, IngestOptions};
 use ssdit_proto::v1::{SampleIngested, SampleRejected};
+use ssdit_testkit::shared_data;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_input_is_rejected_with_its_own_reason() {
     let dir = tempfile::tempdir().unwrap();
-    common::copy_files(&common::data_root().join("bad-inputs"), dir.path());
+    common::copy_files(&shared_data("bad-inputs"), dir.path());
     // Pair the caption files with real images so that the caption path runs.
-    let photos = common::data_root().join("photos");
+    let photos = shared_data("photos");
     std::fs::copy(
         photos.join("flower.jpg"),
         dir.path().join("invalid-utf8.jpg"),
@@ -38,12 +39,9 @@ async fn each_bad_input_is_rejected_with_its_own_reason() {
         println!("{}: {:?}", outcome.file, outcome.status);
     }
     let status = |name: &str| {
-        &report
-            .files
-            .iter()
-            .find(|o| o.file == name)
+        report
+            .status_of(name)
             .unwrap_or_else(|| panic!("{name} is not in the reply"))
-            .status
     };
     let reason = |name: &str| match status(name) {
         FileStatus::Rejected { reason } => reason.clone(),

@@ -8,6 +8,7 @@ use ssdit_dataset::Dataset;
 use ssdit_ingest::{FileStatus, IngestOptions};
 use ssdit_proto::v1::{SampleIngested, SampleRejected};
 use ssdit_store::Key;
+use ssdit_testkit::{PHOTOS, shared_data};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn photos_become_captioned_samples_once() {
@@ -35,12 +36,13 @@ async fn photos_become_captioned_samples_once() {
     let events: Vec<SampleIngested> = harness.events("ingested").await;
     assert_eq!(events.len(), 6, "one SampleIngested per sample");
 
-    for ((name, source_size, (bw, bh)), outcome) in common::PHOTOS.iter().zip(&report.files) {
-        assert_eq!(outcome.file, *name, "reply in input order");
+    for (photo, outcome) in PHOTOS.iter().zip(&report.files) {
+        let (name, (bw, bh)) = (photo.file, photo.bucket);
+        assert_eq!(outcome.file, name, "reply in input order");
         let FileStatus::Accepted { sample_id, bucket } = &outcome.status else {
             panic!("{name}: {:?}", outcome.status);
         };
-        assert_eq!((bucket.width, bucket.height), (*bw, *bh), "{name}");
+        assert_eq!((bucket.width, bucket.height), (bw, bh), "{name}");
         let original = std::fs::read(dir.path().join(name)).unwrap();
         assert_eq!(
             sample_id,
@@ -49,12 +51,8 @@ async fn photos_become_captioned_samples_once() {
         );
 
         let record = dataset.sample(sample_id).await.unwrap();
-        assert_eq!(
-            record.original_size,
-            [source_size.0, source_size.1],
-            "{name}"
-        );
-        assert_eq!((record.bucket.width, record.bucket.height), (*bw, *bh));
+        assert_eq!(record.original_size, [photo.size.0, photo.size.1], "{name}");
+        assert_eq!((record.bucket.width, record.bucket.height), (bw, bh));
         assert!(record.source.ends_with(name), "{}", record.source);
         assert_eq!(record.label, None, "sidecar mode records no folder label");
 
@@ -66,13 +64,13 @@ async fn photos_become_captioned_samples_once() {
         let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
         assert_eq!(
             (image.width(), image.height()),
-            (*bw, *bh),
+            (bw, bh),
             "{name}: stored at bucket size"
         );
 
         let caption = dataset.caption(&record).await.unwrap().unwrap();
         assert_eq!(
-            caption, captions[*name],
+            caption, captions[name],
             "{name}: the sidecar's text, trimmed"
         );
 
@@ -83,7 +81,7 @@ async fn photos_become_captioned_samples_once() {
         assert_eq!(event.dataset, "photos");
         assert_eq!(event.image_key, record.image_key);
         assert_eq!(Some(&event.caption_key), record.caption_key.as_ref());
-        assert_eq!((event.bucket_width, event.bucket_height), (*bw, *bh));
+        assert_eq!((event.bucket_width, event.bucket_height), (bw, bh));
     }
 
     // Again: nothing new in the store, nothing published.
@@ -135,7 +133,7 @@ async fn photos_become_captioned_samples_once() {
 #[tokio::test]
 async fn duplicates_in_one_batch_are_one_sample_and_missing_captions_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let photos = common::data_root().join("photos");
+    let photos = shared_data("photos");
     std::fs::copy(photos.join("rocket.jpg"), dir.path().join("a.jpg")).unwrap();
     std::fs::copy(photos.join("rocket.jpg"), dir.path().join("b.jpg")).unwrap();
     std::fs::copy(photos.join("chelsea.png"), dir.path().join("c.png")).unwrap();

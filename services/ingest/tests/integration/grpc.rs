@@ -16,6 +16,7 @@ use ssdit_proto::v1::upload_chunk::Kind;
 use ssdit_proto::v1::{CaptionSource, FileStart, IngestReply, IngestUriRequest, UploadChunk};
 use ssdit_server::grpc::GrpcOptions;
 use ssdit_store::{Key, Store};
+use ssdit_testkit::shared_data;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -94,7 +95,7 @@ fn file_chunks(dataset: &str, name: &str, bytes: &[u8], caption: Option<&str>) -
 }
 
 fn photo(name: &str) -> Vec<u8> {
-    std::fs::read(common::data_root().join("photos").join(name)).unwrap()
+    std::fs::read(shared_data("photos").join(name)).unwrap()
 }
 
 async fn upload(
@@ -130,7 +131,7 @@ async fn chunked_upload_of_two_photos_with_a_truncated_file() {
         b"A rocket on its pad.\n",
         None,
     ));
-    let truncated = std::fs::read(common::data_root().join("bad-inputs/truncated.jpg")).unwrap();
+    let truncated = std::fs::read(shared_data("bad-inputs").join("truncated.jpg")).unwrap();
     chunks.extend(file_chunks(
         "uploads",
         "truncated.jpg",
@@ -195,7 +196,7 @@ async fn a_folder_upload_pairs_captions_and_labels_sub_folders() {
     let root = dir.path().join("upload");
     let sub = root.join("pink_primrose");
     std::fs::create_dir_all(&sub).unwrap();
-    let photos = common::data_root().join("photos");
+    let photos = shared_data("photos");
     std::fs::copy(photos.join("chelsea.png"), root.join("chelsea.png")).unwrap();
     std::fs::write(root.join("chelsea.txt"), "A cat on a rug.\n").unwrap();
     std::fs::copy(photos.join("flower.jpg"), sub.join("flower.jpg")).unwrap();

@@ -9,16 +9,15 @@
 use crate::common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use ssdit_caption::BOTANICAL_INSTRUCTION;
 use ssdit_core::config::CaptionSource;
 use ssdit_dataset::Dataset;
 use ssdit_ingest::{CaptionMode, FileStatus, IngestOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use ssdit_testkit::{ChatEndpoint, ChatReply, shared_data};
 
 const MODEL: &str = "test-vlm";
 const ANSWER: &str = "A macro shot of a sunflower, having bright yellow petals, the center is a brown disk, the background is blue sky, natural lighting.";
@@ -27,22 +26,35 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 /// How long the endpoint takes over the first request for a `slow` image.
 const SLOW: Duration = Duration::from_millis(1_500);
 
-/// The request bodies the endpoint saw, by label.
-type Seen = Arc<Mutex<HashMap<String, Vec<Value>>>>;
-
-/// Starts the endpoint; returns its base URL and the requests it saw.
-async fn start_vlm() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen = Seen::default();
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move { answer(stream, &log).await });
+/// Starts the endpoint. It answers each request as its label scripts it:
+/// `failing` always gets HTTP 500, `slow` gets its first answer after
+/// `SLOW`, anything else a quoted caption (which the client unquotes).
+async fn start_vlm() -> ChatEndpoint {
+    let attempts = Mutex::new(HashMap::<String, usize>::new());
+    ChatEndpoint::start(move |body, _| {
+        let label = label_of(body);
+        let attempt = {
+            let mut attempts = attempts.lock().unwrap();
+            let count = attempts.entry(label.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        match label.as_str() {
+            "failing" => ChatReply::error(500, "model overloaded"),
+            "slow" if attempt == 1 => ChatReply::message(&format!("\"{ANSWER}\"")).after(SLOW),
+            _ => ChatReply::message(&format!("\"{ANSWER}\"")),
         }
-    });
-    (endpoint, seen)
+    })
+    .await
+}
+
+/// The request bodies `vlm` saw, by label.
+fn requests_by_label(vlm: &ChatEndpoint) -> HashMap<String, Vec<Value>> {
+    let mut by_label = HashMap::<String, Vec<Value>>::new();
+    for body in vlm.bodies() {
+        by_label.entry(label_of(&body)).or_default().push(body);
+    }
+    by_label
 }
 
 /// The label line of a request's user turn.
@@ -57,75 +69,11 @@ fn label_of(body: &Value) -> String {
         .to_owned()
 }
 
-/// Reads one request, records it under its label, and answers as the label
-/// scripts it: `failing` always gets HTTP 500, `slow` gets its first answer
-/// after `SLOW`, anything else a quoted caption (which the client unquotes).
-async fn answer(mut stream: TcpStream, seen: &Mutex<HashMap<String, Vec<Value>>>) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 16384];
-    let header_end = loop {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        data.extend_from_slice(&buf[..n]);
-        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&data[..header_end]).to_lowercase();
-    assert!(head.starts_with("post /v1/chat/completions "), "{head}");
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a content-length header");
-    while data.len() < header_end + length {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    let body: Value = serde_json::from_slice(&data[header_end..header_end + length]).unwrap();
-    let label = label_of(&body);
-    let attempt = {
-        let mut seen = seen.lock().unwrap();
-        let requests = seen.entry(label.clone()).or_default();
-        requests.push(body);
-        requests.len()
-    };
-    let (status, payload) = match label.as_str() {
-        "failing" => (500, json!({"error": {"message": "model overloaded"}})),
-        _ => {
-            if label == "slow" && attempt == 1 {
-                tokio::time::sleep(SLOW).await;
-            }
-            let content = format!("\"{ANSWER}\"");
-            (
-                200,
-                json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}),
-            )
-        }
-    };
-    let payload = payload.to_string();
-    let reply = format!(
-        "HTTP/1.1 {status} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{payload}",
-        payload.len()
-    );
-    let _ = stream.write_all(reply.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vlm_requests_carry_label_image_and_instruction_and_failures_are_rejections() {
-    let (endpoint, seen) = start_vlm().await;
+    let vlm = start_vlm().await;
     let dir = tempfile::tempdir().unwrap();
-    let photos = common::data_root().join("photos");
+    let photos = shared_data("photos");
     for (folder, photo) in [
         ("common_sunflower", "flower.jpg"),
         ("failing", "rocket.jpg"),
@@ -143,7 +91,7 @@ async fn vlm_requests_carry_label_image_and_instruction_and_failures_are_rejecti
 
     let mut config = common::config();
     config.ingest.captions = CaptionSource::Vlm;
-    config.ingest.vlm.endpoint = endpoint;
+    config.ingest.vlm.endpoint = vlm.url().to_owned();
     config.ingest.vlm.model = MODEL.into();
     config.ingest.vlm.timeout = TIMEOUT;
     config.ingest.vlm.retries = 2;
@@ -161,15 +109,12 @@ async fn vlm_requests_carry_label_image_and_instruction_and_failures_are_rejecti
         println!("{}: {:?}", outcome.file, outcome.status);
     }
     let status = |name: &str| {
-        &report
-            .files
-            .iter()
-            .find(|o| o.file == name)
+        report
+            .status_of(name)
             .unwrap_or_else(|| panic!("{name} is not in the reply"))
-            .status
     };
 
-    let requests = seen.lock().unwrap().clone();
+    let requests = requests_by_label(&vlm);
     assert_eq!(requests["common sunflower"].len(), 1);
     assert_eq!(requests["failing"].len(), 2, "retried once, then refused");
     assert_eq!(requests["slow"].len(), 2, "timed out once, then answered");
@@ -227,7 +172,7 @@ async fn folder_label_mode_uses_the_label_as_the_caption() {
     let folder = dir.path().join("pink-primrose");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::copy(
-        common::data_root().join("photos/chelsea.png"),
+        shared_data("photos").join("chelsea.png"),
         folder.join("a.png"),
     )
     .unwrap();

@@ -20,7 +20,7 @@ use ssdit_proto::v1::{
     generate_progress, run_progress,
 };
 use ssdit_store::{Key, Store, StoreOptions};
-use ssdit_testkit::{NatsServer, S3Server, ServiceProcess};
+use ssdit_testkit::{NatsServer, S3Server, ServiceProcess, shared_data};
 
 const BUCKET: &str = "ssdit-e2e";
 const DATASET: &str = "photos";
@@ -50,19 +50,12 @@ const CAPTIONS: [(&str, &str); 6] = [
     ("rocket.jpg", "a rocket on its launch pad under a clear sky"),
 ];
 
-fn photos_dir() -> PathBuf {
-    ssdit_parity::fixtures_root()
-        .parent()
-        .expect("fixtures live in the shared folder")
-        .join("data/photos")
-}
-
 /// The photos, each with its caption in a sidecar `.txt`.
 fn captioned_photos(dir: &Path) -> PathBuf {
     let folder = dir.join("photos");
     std::fs::create_dir_all(&folder).unwrap();
     for (file, caption) in CAPTIONS {
-        std::fs::copy(photos_dir().join(file), folder.join(file)).unwrap();
+        std::fs::copy(shared_data("photos").join(file), folder.join(file)).unwrap();
         let stem = Path::new(file).file_stem().unwrap().to_str().unwrap();
         std::fs::write(folder.join(format!("{stem}.txt")), caption).unwrap();
     }

@@ -15,6 +15,7 @@ use ssdit::run::{JobSpec, Pipeline, Quiet, run_job};
 use ssdit_dataset::Bucket;
 use ssdit_proto::v1::trainer_service_client::TrainerServiceClient;
 use ssdit_proto::v1::{RunId, RunState};
+use ssdit_testkit::shared_data;
 
 /// The shared bad inputs that are images (or claim to be): each is rejected.
 const BAD_IMAGES: [&str; 4] = ["bomb.png", "empty.png", "not-an-image.png", "truncated.jpg"];
@@ -25,7 +26,7 @@ async fn photos_to_generated_pngs_in_one_process() {
     let images = dir.path().join("images");
     let captions = embedded::captioned_photos(&images);
     for name in BAD_IMAGES {
-        std::fs::copy(embedded::bad_inputs_dir().join(name), images.join(name)).unwrap();
+        std::fs::copy(shared_data("bad-inputs").join(name), images.join(name)).unwrap();
     }
     let mut config = embedded::embedded_config(&dir.path().join("store"));
     config.train.validate_steps = 2;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use cli::ssdit;
 use ssdit_dataset::{CaptionHash, Dataset, DatasetStatus, Encodings, cached_embeddings};
 use ssdit_store::Store;
-use ssdit_testkit::{NatsServer, ServiceProcess};
+use ssdit_testkit::{NatsServer, ServiceProcess, shared_data};
 
 const DATASET: &str = "photos";
 
@@ -131,7 +131,7 @@ async fn ingest_then_caption_stats_and_an_edit_that_is_encoded_again() {
     let images = dir.path().join("images");
     let captions = embedded::captioned_photos(&images);
     for name in BAD_IMAGES {
-        std::fs::copy(embedded::bad_inputs_dir().join(name), images.join(name)).unwrap();
+        std::fs::copy(shared_data("bad-inputs").join(name), images.join(name)).unwrap();
     }
     let ingest = serve("captioning-ingest", &config, dir.path()).await;
     let mut text_encoder = serve("text-encoder", &config, dir.path()).await;

@@ -1,8 +1,9 @@
-//! Helpers shared by the integration tests: the sample data, a pipeline over a
-//! memory store and an in-process bus, event collection.
+//! Helpers shared by the integration tests: captioned copies of the sample
+//! photos, a pipeline over a memory store and an in-process bus, event
+//! collection.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,37 +12,7 @@ use ssdit_core::Config;
 use ssdit_ingest::Ingester;
 use ssdit_proto::Event;
 use ssdit_store::Store;
-
-/// The sample data folder (`shared/data` beside the checkout, or `$SSDIT_DATA`).
-/// Tests fail loudly when it is missing.
-pub fn data_root() -> PathBuf {
-    let root = std::env::var_os("SSDIT_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    );
-    assert!(
-        root.is_dir(),
-        "sample data folder {} is missing (set SSDIT_DATA)",
-        root.display()
-    );
-    root
-}
-
-/// A photo: file, (width, height), (bucket width, bucket height).
-pub type Photo = (&'static str, (u32, u32), (u32, u32));
-
-/// The six photos, each with its source size and its seed bucket at 448 px,
-/// worked out by hand: the buckets are 448x448 (1.0), 512x384 (1.333) and
-/// 384x512 (0.75); 640x427 (1.499), 600x400 (1.5) and 451x300 (1.503) are
-/// nearest 1.333. (file, (width, height), (bucket width, bucket height)).
-pub const PHOTOS: [Photo; 6] = [
-    ("astronaut.png", (512, 512), (448, 448)),
-    ("chelsea.png", (451, 300), (512, 384)),
-    ("china.jpg", (640, 427), (512, 384)),
-    ("coffee.png", (600, 400), (512, 384)),
-    ("flower.jpg", (640, 427), (512, 384)),
-    ("rocket.jpg", (640, 427), (512, 384)),
-];
+use ssdit_testkit::{PHOTOS, shared_data};
 
 /// Copies `from`'s files (not sub-folders) into `to`, writable.
 pub fn copy_files(from: &Path, to: &Path) {
@@ -57,24 +28,22 @@ pub fn copy_files(from: &Path, to: &Path) {
 
 /// Caption `n` (1-based) of the flower captions, trimmed.
 pub fn flower_caption(n: usize) -> String {
-    let path = data_root()
-        .join("flowers-captions")
-        .join(format!("{n}.txt"));
+    let path = shared_data("flowers-captions").join(format!("{n}.txt"));
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
 /// A copy of the photos folder with a `.txt` sidecar beside each photo (the
 /// flower captions, in order); returns the folder and the captions by file.
 pub fn captioned_photos(dir: &Path) -> HashMap<String, String> {
-    copy_files(&data_root().join("photos"), dir);
+    copy_files(&shared_data("photos"), dir);
     PHOTOS
         .iter()
         .enumerate()
-        .map(|(i, (name, _, _))| {
+        .map(|(i, photo)| {
             let caption = flower_caption(i + 1);
-            let sidecar = dir.join(Path::new(name).with_extension("txt"));
+            let sidecar = dir.join(Path::new(photo.file).with_extension("txt"));
             std::fs::write(sidecar, format!("{caption}\n")).unwrap();
-            ((*name).to_owned(), caption)
+            (photo.file.to_owned(), caption)
         })
         .collect()
 }

@@ -6,21 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ssdit::run::settings::demo_config;
 use ssdit_core::Config;
-
-/// The shared sample photos (`shared/data/photos` beside the fixtures).
-pub fn photos_dir() -> PathBuf {
-    let dir = ssdit_parity::fixtures_root()
-        .parent()
-        .expect("fixtures live in the shared folder")
-        .join("data/photos");
-    assert!(dir.is_dir(), "sample photos {} are missing", dir.display());
-    dir
-}
-
-/// The shared folder of bad inputs.
-pub fn bad_inputs_dir() -> PathBuf {
-    photos_dir().with_file_name("bad-inputs")
-}
+use ssdit_testkit::shared_data;
 
 /// The caption the repository's demo set gives the photo `stem`.
 pub fn demo_caption(stem: &str) -> String {
@@ -37,7 +23,7 @@ pub fn demo_caption(stem: &str) -> String {
 /// demo caption; returns `(file name, caption)` in file-name order.
 pub fn captioned_photos(dir: &Path) -> Vec<(String, String)> {
     std::fs::create_dir_all(dir).unwrap();
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(photos_dir())
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(shared_data("photos"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.is_file())
