@@ -4,45 +4,40 @@
 //! and serves `IngestService` over gRPC until SIGINT or SIGTERM.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use ssdit_core::Config;
 use ssdit_ingest::{Ingester, run};
-use ssdit_server::{ServiceName, Startup, shutdown, telemetry};
+use ssdit_server::{ServiceArgs, ServiceName, Startup, shutdown};
 
 /// captioning-ingest: images from folders, object-store prefixes or gRPC
 /// uploads become validated, bucketed, captioned samples in the object store,
 /// each announced on the event bus.
+///
+/// Settings come from the configuration file and the SSDIT_* environment
+/// overrides (SSDIT_STORE_URL, SSDIT_BUS, SSDIT_NATS_URL, SSDIT_VLM_ENDPOINT,
+/// SSDIT_VLM_MODEL, SSDIT_HOST…). Logging follows RUST_LOG. Stops cleanly on
+/// SIGINT or SIGTERM.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(name = "captioning-ingest", version)]
 struct Args {
-    /// The ssdit configuration file (TOML). Without it every setting has its
-    /// default; SSDIT_* environment variables override some keys either way.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Port to serve gRPC on, instead of `server.ports.ingest` (0 picks a free port).
-    #[arg(long)]
-    port: Option<u16>,
+    #[command(flatten)]
+    service: ServiceArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    telemetry::init(env.get("RUST_LOG").map(String::as_str), "info");
-    let config = Config::load(args.config.as_deref(), &env).context("loading the configuration")?;
     let Startup {
         ctx,
         listener,
         grpc,
-    } = Startup::prepare(config, &env, ServiceName::Ingest, args.port)
+    } = Startup::from_args(ServiceName::Ingest, &args.service, &env, |_| {})
         .await
         .context("starting captioning-ingest")?;
     let ingester = Ingester::new(&ctx, &env).context("starting the ingest pipeline")?;
     run(ingester, listener, grpc, shutdown::signal())
         .await
-        .context("serving captioning-ingest")?;
-    Ok(())
+        .context("serving captioning-ingest")
 }
