@@ -16,10 +16,10 @@ use ssdit_dataset::{Dataset, Encodings};
 use ssdit_inspect::encodings::{choose_text, choose_vae, latent_fingerprints, text_encodings};
 use ssdit_inspect::{export, preview, stats};
 use ssdit_store::Store;
-use ssdit_vae::{CodecChoice, load_codec};
+use ssdit_vae::{CodecChoice, LatentCodec, load_codec};
 
-/// The CPU backend the tools decode with.
-type B = NdArray<f32>;
+/// The backend the tools' VAE runs on: the CPU, in f32.
+pub type ToolBackend = NdArray<f32>;
 
 /// The configuration a tool command reads.
 #[derive(Args)]
@@ -43,6 +43,20 @@ impl ToolConfig {
 /// The async runtime a tool command runs its store I/O on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+/// The VAE a tool decodes or encodes with, on the CPU in f32: `spec` (the
+/// command's `--vae`) or else the configured `models.vae`; with the spec it
+/// came from, for messages.
+pub fn tool_codec(
+    config: &Config,
+    spec: Option<String>,
+) -> anyhow::Result<(Box<dyn LatentCodec<ToolBackend>>, String)> {
+    let spec = spec.unwrap_or_else(|| config.models.vae.clone());
+    let choice: CodecChoice = spec.parse()?;
+    let codec = load_codec::<ToolBackend>(&choice, &Default::default())
+        .with_context(|| format!("loading the VAE {spec}"))?;
+    Ok((codec, spec))
 }
 
 /// Opens the configured object store.
@@ -240,18 +254,14 @@ fn show_stats(args: StatsArgs) -> anyhow::Result<()> {
 
 fn write_preview(args: PreviewArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let spec = args.vae.unwrap_or_else(|| config.models.vae.clone());
-    let choice: CodecChoice = spec.parse()?;
-    let device = Default::default();
-    let codec =
-        load_codec::<B>(&choice, &device).with_context(|| format!("loading the VAE {spec}"))?;
+    let (codec, _) = tool_codec(&config, args.vae)?;
     let (samples, vae) = runtime()?.block_on(async {
         let dataset = open_dataset(&config, &args.name).await?;
         let vae = latents_of(&dataset, &args.encodings).await?;
         let samples = preview::load_samples(&dataset, &vae, &args.ids, args.limit).await?;
         anyhow::Ok((samples, vae))
     })?;
-    let tiles = preview::decode_tiles(codec.as_ref(), &samples, &device)?;
+    let tiles = preview::decode_tiles(codec.as_ref(), &samples, &Default::default())?;
     let sheet = preview::sheet(
         &args.name,
         &format!("{codec} (latents of VAE {vae})"),

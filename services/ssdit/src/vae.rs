@@ -7,15 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use burn::backend::NdArray;
 use clap::{Args, Subcommand};
 use ssdit_inspect::reconstruct::{comparison, load_image, reconstruct};
-use ssdit_vae::{CodecChoice, load_codec};
 
-use crate::dataset::ToolConfig;
-
-/// The CPU backend reconstructions run on, in f32.
-type B = NdArray<f32>;
+use crate::dataset::{ToolBackend, ToolConfig, tool_codec};
 
 /// Check the VAE on images.
 #[derive(Args)]
@@ -58,11 +53,7 @@ pub fn run(args: VaeArgs) -> anyhow::Result<ExitCode> {
 
 fn reconstruct_images(args: ReconstructArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
-    let spec = args.vae.unwrap_or_else(|| config.models.vae.clone());
-    let choice: CodecChoice = spec.parse()?;
-    let device = Default::default();
-    let codec =
-        load_codec::<B>(&choice, &device).with_context(|| format!("loading the VAE {spec}"))?;
+    let (codec, spec) = tool_codec(&config, args.vae)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let multiple = codec.downsample_factor() as u32;
@@ -97,7 +88,7 @@ fn reconstruct_images(args: ReconstructArgs) -> anyhow::Result<ExitCode> {
 
 /// Reconstructs one image, writes its comparison, returns its table row.
 fn reconstruct_one(
-    codec: &dyn ssdit_vae::LatentCodec<B>,
+    codec: &dyn ssdit_vae::LatentCodec<ToolBackend>,
     path: &Path,
     max_side: u32,
     multiple: u32,
