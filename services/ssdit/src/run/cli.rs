@@ -62,11 +62,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "preview|tiny|DIR")]
     pub vae: Option<String>,
     /// Stop training after this many minutes (a checkpoint is saved first).
-    #[arg(long, value_name = "N", conflicts_with = "steps")]
-    pub minutes: Option<f64>,
+    #[arg(long, value_name = "N", conflicts_with = "steps", value_parser = parse_minutes)]
+    pub minutes: Option<Duration>,
     /// Train this many optimizer steps (rounded up to whole epochs) instead
     /// of the configured epochs.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
     /// Where the contact sheet and the generated images are written.
     #[arg(long, value_name = "DIR", default_value = "ssdit-out")]
@@ -108,7 +108,7 @@ async fn run(args: RunArgs, env: HashMap<String, String>) -> Result<ExitCode> {
         images: images_folder(args.images.as_deref())?,
         run_id: format!("{}-{}", args.dataset, unix_seconds()),
         steps: args.steps,
-        time_limit: args.minutes.map(minutes),
+        time_limit: args.minutes,
         encode_timeout: Duration::from_secs(args.encode_timeout),
         seed: args.seed,
     };
@@ -156,8 +156,18 @@ fn images_folder(images: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
-fn minutes(minutes: f64) -> Duration {
-    Duration::from_secs_f64((minutes * 60.0).clamp(0.0, 1e9))
+/// `--minutes`: a number of minutes above zero (fractions allowed), at most
+/// a year.
+fn parse_minutes(text: &str) -> std::result::Result<Duration, String> {
+    const YEAR: f64 = 365.0 * 24.0 * 60.0;
+    match text.trim().parse::<f64>() {
+        Ok(minutes) if minutes > 0.0 && minutes <= YEAR => {
+            Ok(Duration::from_secs_f64(minutes * 60.0))
+        }
+        _ => Err(format!(
+            "{text:?} is not a number of minutes above 0 and at most {YEAR}"
+        )),
+    }
 }
 
 fn unix_seconds() -> u64 {

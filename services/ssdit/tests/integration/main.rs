@@ -12,4 +12,5 @@ mod embedded_e2e;
 mod fault_tolerance;
 mod ingest_cli;
 mod parity_cli;
+mod run_cli;
 mod tools_cli;
