@@ -254,13 +254,13 @@ fn show_stats(args: StatsArgs) -> anyhow::Result<()> {
 
 fn write_preview(args: PreviewArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let (codec, _) = tool_codec(&config, args.vae)?;
     let (samples, vae) = runtime()?.block_on(async {
         let dataset = open_dataset(&config, &args.name).await?;
         let vae = latents_of(&dataset, &args.encodings).await?;
         let samples = preview::load_samples(&dataset, &vae, &args.ids, args.limit).await?;
         anyhow::Ok((samples, vae))
     })?;
+    let (codec, _) = tool_codec(&config, args.vae)?;
     let tiles = preview::decode_tiles(codec.as_ref(), &samples, &Default::default())?;
     let sheet = preview::sheet(
         &args.name,

@@ -78,8 +78,26 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: the libraries'
+/// errors already end with their cause's message, so that cause is not
+/// repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(ToString::to_string)
+        .fold(String::new(), |line, cause| {
+            if line.is_empty() {
+                cause
+            } else if line.ends_with(&cause) {
+                line
+            } else {
+                format!("{line}: {cause}")
+            }
+        })
 }

@@ -123,6 +123,16 @@ fn kernels_need_no_folder_and_the_others_do() {
         "{}",
         text(&output)
     );
+
+    let empty = tempfile::tempdir().unwrap();
+    let output = parity_with("dit", empty.path(), &[]);
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output).matches("No such file or directory").count(),
+        1,
+        "the cause is said once: {}",
+        text(&output)
+    );
 }
 
 /// Copies the fixture folders (the sampler needs `../dit/` beside it).
