@@ -37,8 +37,8 @@ const TOKENIZER_TAG: &str = "tok-";
 const LENGTH_TAG: &str = "len-";
 const TENSORS_EXT: &str = ".safetensors";
 
-/// Digits of a zero-padded step number.
-const STEP_DIGITS: usize = 10;
+/// Digits of a zero-padded step number in a key (`step-0000000042`).
+pub const STEP_DIGITS: usize = 10;
 
 fn dataset(name: &str) -> Result<String> {
     validate_name("dataset name", name)?;

@@ -62,8 +62,13 @@ impl CheckpointId {
     pub fn parse_store_key(key: &str) -> Result<Self> {
         let invalid =
             |reason: String| Error::InvalidArgument(format!("checkpoint {key:?}: {reason}"));
-        let expected =
-            || invalid("expected runs/<run>/checkpoints/step-<N>[/<file>.safetensors]".into());
+        let expected = || {
+            let digits = layout::STEP_DIGITS;
+            invalid(format!(
+                "expected runs/<run>/checkpoints/step-<N>[/<file>.safetensors] with N in {digits} digits (step-{:0digits$})",
+                42
+            ))
+        };
         let parsed = Key::parse(key.trim_end_matches('/')).map_err(|e| invalid(e.to_string()))?;
         let step = layout::checkpoint_step(&parsed).ok_or_else(expected)?;
         let segments: Vec<&str> = parsed.as_str().split('/').collect();
@@ -258,6 +263,11 @@ mod tests {
             let err = CheckpointId::parse_store_key(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
         }
+        let unpadded = CheckpointId::parse_store_key("runs/r1/checkpoints/step-42").unwrap_err();
+        assert!(
+            unpadded.to_string().contains("10 digits (step-0000000042)"),
+            "{unpadded}"
+        );
     }
 
     #[test]

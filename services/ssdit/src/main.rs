@@ -86,11 +86,11 @@ fn main() -> ExitCode {
 
 /// The error and its causes on one line, each said once: the libraries'
 /// errors already end with their cause's message, so that cause is not
-/// repeated.
+/// repeated. A service's gRPC status reads as its message and code.
 fn one_line(error: &anyhow::Error) -> String {
     error
         .chain()
-        .map(ToString::to_string)
+        .map(describe)
         .fold(String::new(), |line, cause| {
             if line.is_empty() {
                 cause
@@ -100,4 +100,34 @@ fn one_line(error: &anyhow::Error) -> String {
                 format!("{line}: {cause}")
             }
         })
+}
+
+/// One cause: its message, or for a gRPC status the service's message and
+/// the code's name (tonic's own text is `code: '…', message: "…"`).
+fn describe(cause: &(dyn std::error::Error + 'static)) -> String {
+    match cause.downcast_ref::<tonic::Status>() {
+        Some(status) => format!("{} ({:?})", status.message(), status.code()),
+        None => cause.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_said_once_and_statuses_by_message_and_code() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let repeated = anyhow::Error::new(io).context("fixture f.json: no such file");
+        assert_eq!(
+            one_line(&repeated.context("checking dit")),
+            "checking dit: fixture f.json: no such file"
+        );
+
+        let status = tonic::Status::invalid_argument("steps 0 is outside 1..=500");
+        assert_eq!(
+            one_line(&anyhow::Error::new(status).context("generating")),
+            "generating: steps 0 is outside 1..=500 (InvalidArgument)"
+        );
+    }
 }
