@@ -475,6 +475,29 @@ mod tests {
             .unwrap()
     }
 
+    #[test]
+    fn parameters_are_named_by_checkpoint_and_module_path() {
+        let params = tiny().named_params();
+        let find = |name: &str| {
+            params
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        let linear = find("cap_embedder.1.weight");
+        assert_eq!(linear.path, "cap_embedder.linear.weight");
+        assert!(linear.transposed);
+        assert_eq!(
+            (linear.shape.clone(), linear.torch_shape()),
+            (vec![8, 16], vec![16, 8])
+        );
+        let norm = find("cap_embedder.0.weight");
+        assert_eq!(norm.path, "cap_embedder.norm.weight");
+        assert!(!norm.transposed);
+        assert_eq!(norm.torch_shape(), vec![8]);
+        assert!(!find("cap_embedder.1.bias").transposed);
+    }
+
     fn rows(model: &SingleStreamDiT<B>, text: Tensor<B, 3>) -> Vec<Vec<f32>> {
         let [batch, ..] = text.dims();
         let context = model.embed_caption(text);
