@@ -31,13 +31,8 @@ async fn each_bad_input_is_rejected_with_its_own_reason() {
 
     let harness = common::Harness::new(common::config()).await;
     let report = harness
-        .ingester
-        .ingest_folder("bad", dir.path(), IngestOptions::default())
-        .await
-        .unwrap();
-    for outcome in &report.files {
-        println!("{}: {:?}", outcome.file, outcome.status);
-    }
+        .ingest("bad", dir.path(), IngestOptions::default())
+        .await;
     let status = |name: &str| {
         report
             .status_of(name)
@@ -107,10 +102,8 @@ async fn each_bad_input_is_rejected_with_its_own_reason() {
     assert_eq!(harness.events::<SampleIngested>("ingested").await.len(), 2);
 
     let again = harness
-        .ingester
-        .ingest_folder("bad", dir.path(), IngestOptions::default())
-        .await
-        .unwrap();
+        .ingest("bad", dir.path(), IngestOptions::default())
+        .await;
     assert_eq!(
         (again.accepted(), again.already_present(), again.rejected()),
         (0, 2, expected.len())

@@ -16,10 +16,8 @@ async fn photos_become_captioned_samples_once() {
     let captions = common::captioned_photos(dir.path());
     let harness = common::Harness::new(common::config()).await;
     let report = harness
-        .ingester
-        .ingest_folder("photos", dir.path(), IngestOptions::default())
-        .await
-        .unwrap();
+        .ingest("photos", dir.path(), IngestOptions::default())
+        .await;
     println!(
         "{} photos in {} ms ({:.0} ms per photo, DPID, 2 workers)",
         report.files.len(),
@@ -91,10 +89,8 @@ async fn photos_become_captioned_samples_once() {
         .await
         .unwrap();
     let again = harness
-        .ingester
-        .ingest_folder("photos", dir.path(), IngestOptions::default())
-        .await
-        .unwrap();
+        .ingest("photos", dir.path(), IngestOptions::default())
+        .await;
     assert_eq!(
         (again.accepted(), again.already_present(), again.rejected()),
         (0, 6, 0)
@@ -142,10 +138,8 @@ async fn duplicates_in_one_batch_are_one_sample_and_missing_captions_are_refused
     std::fs::write(dir.path().join("notes.md"), "not an image").unwrap();
     let harness = common::Harness::new(common::config()).await;
     let report = harness
-        .ingester
-        .ingest_folder("dups", dir.path(), IngestOptions::default())
-        .await
-        .unwrap();
+        .ingest("dups", dir.path(), IngestOptions::default())
+        .await;
     assert_eq!(report.skipped, 1, "notes.md");
     assert_eq!(
         (

@@ -100,14 +100,7 @@ async fn vlm_requests_carry_label_image_and_instruction_and_failures_are_rejecti
         recursive: true,
         captions: None,
     };
-    let report = harness
-        .ingester
-        .ingest_folder("vlm", dir.path(), options)
-        .await
-        .unwrap();
-    for outcome in &report.files {
-        println!("{}: {:?}", outcome.file, outcome.status);
-    }
+    let report = harness.ingest("vlm", dir.path(), options).await;
     let status = |name: &str| {
         report
             .status_of(name)
@@ -181,11 +174,7 @@ async fn folder_label_mode_uses_the_label_as_the_caption() {
         recursive: true,
         captions: Some(CaptionMode::FolderLabel),
     };
-    let report = harness
-        .ingester
-        .ingest_folder("labels", dir.path(), options)
-        .await
-        .unwrap();
+    let report = harness.ingest("labels", dir.path(), options).await;
     let FileStatus::Accepted { sample_id, .. } = &report.files[0].status else {
         panic!("{report:#?}");
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ssdit_bus::{Bus, ConsumerConfig, InProcessBus, StreamConfig};
 use ssdit_core::Config;
-use ssdit_ingest::Ingester;
+use ssdit_ingest::{IngestOptions, IngestReport, Ingester};
 use ssdit_proto::Event;
 use ssdit_store::Store;
 use ssdit_testkit::{PHOTOS, shared_data};
@@ -73,6 +73,20 @@ impl Harness {
             bus,
             ingester,
         }
+    }
+
+    /// Ingests the folder `dir` into `dataset`, printing each file's outcome
+    /// (what a failing test shows).
+    pub async fn ingest(&self, dataset: &str, dir: &Path, options: IngestOptions) -> IngestReport {
+        let report = self
+            .ingester
+            .ingest_folder(dataset, dir, options)
+            .await
+            .unwrap();
+        for outcome in &report.files {
+            println!("{}: {:?}", outcome.file, outcome.status);
+        }
+        report
     }
 
     /// Every event of type `E` published so far that the durable consumer
