@@ -8,7 +8,9 @@ use std::str::FromStr;
 use burn::prelude::*;
 use ssdit_weights::ModelSource;
 
-use crate::{Error, PreviewCodec, Result, load_vae, tiny_vae};
+use crate::{
+    Error, PREVIEW_FINGERPRINT, PreviewCodec, Result, load_vae, tiny_vae, tiny_vae_fingerprint,
+};
 
 /// How [`LatentCodec::encode`] turns a posterior into latents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,21 @@ impl FromStr for CodecChoice {
     }
 }
 
+impl CodecChoice {
+    /// The weight-free codec (`preview` or `tiny`) whose latents carry
+    /// `fingerprint`, if they come from one: it decodes them with no
+    /// weights to find or download.
+    pub fn weight_free(fingerprint: &str) -> Option<Self> {
+        if fingerprint == PREVIEW_FINGERPRINT {
+            Some(Self::Preview)
+        } else if fingerprint == tiny_vae_fingerprint() {
+            Some(Self::Tiny)
+        } else {
+            None
+        }
+    }
+}
+
 impl fmt::Display for CodecChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -128,5 +145,18 @@ mod tests {
             CodecChoice::Vae(ModelSource::Local("/models/vae".into()))
         );
         assert!(" ".parse::<CodecChoice>().is_err());
+    }
+
+    #[test]
+    fn weight_free_codecs_are_known_by_their_latents() {
+        assert_eq!(
+            CodecChoice::weight_free(PREVIEW_FINGERPRINT),
+            Some(CodecChoice::Preview)
+        );
+        assert_eq!(
+            CodecChoice::weight_free(&tiny_vae_fingerprint()),
+            Some(CodecChoice::Tiny)
+        );
+        assert_eq!(CodecChoice::weight_free("flux-vae-0123abcd"), None);
     }
 }

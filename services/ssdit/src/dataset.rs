@@ -134,7 +134,8 @@ struct PreviewArgs {
     #[command(flatten)]
     encodings: EncodingChoice,
     /// The decoder: a VAE model directory or hub id, `tiny` or `preview`;
-    /// default: the configured `models.vae`.
+    /// default: the codec that made the latents when it is `preview` or
+    /// `tiny`, else the configured `models.vae`.
     #[arg(long, value_name = "SPEC")]
     vae: Option<String>,
     /// Samples shown when no ids are given.
@@ -260,7 +261,10 @@ fn write_preview(args: PreviewArgs) -> anyhow::Result<()> {
         let samples = preview::load_samples(&dataset, &vae, &args.ids, args.limit).await?;
         anyhow::Ok((samples, vae))
     })?;
-    let (codec, _) = tool_codec(&config, args.vae)?;
+    let decoder = args
+        .vae
+        .or_else(|| CodecChoice::weight_free(&vae).map(|choice| choice.to_string()));
+    let (codec, _) = tool_codec(&config, decoder)?;
     let tiles = preview::decode_tiles(codec.as_ref(), &samples, &Default::default())?;
     let sheet = preview::sheet(
         &args.name,

@@ -5,6 +5,7 @@
 //! requested sizes, the dataset's counts match, and the embedded trainer's
 //! `GetRun` reports the run completed.
 
+use crate::cli;
 use crate::embedded;
 
 use std::collections::HashMap;
@@ -125,4 +126,34 @@ async fn photos_to_generated_pngs_in_one_process() {
     assert_eq!(run.spec.map(|spec| spec.dataset).as_deref(), Some("photos"));
 
     pipeline.shutdown().await.unwrap();
+
+    // The dataset tools read what the pipeline left, and decode its preview
+    // latents with the preview codec although the configured VAE is FLUX's
+    // (not downloadable here).
+    let tools_config = dir.path().join("tools.toml");
+    let store_url = dir.path().join("store");
+    std::fs::write(
+        &tools_config,
+        format!("[store]\nurl = {:?}\n", store_url.to_str().unwrap()),
+    )
+    .unwrap();
+    let sheet = dir.path().join("preview.png");
+    let preview = cli::ssdit(
+        &tools_config,
+        &[
+            "dataset",
+            "preview",
+            "photos",
+            "--out",
+            sheet.to_str().unwrap(),
+        ],
+    );
+    let said = String::from_utf8_lossy(&preview.stdout);
+    assert!(
+        preview.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&preview.stderr)
+    );
+    assert!(said.contains("contact sheet of 6 samples"), "{said}");
+    assert!(image::open(&sheet).is_ok());
 }
