@@ -113,6 +113,8 @@ pub(crate) fn walk_folder(root: &Path, recursive: bool) -> Result<Vec<PathBuf>> 
             if kind.is_dir() {
                 if recursive {
                     folders.push(path);
+                } else {
+                    tracing::warn!(folder = %path.display(), "sub-folder not searched: this ingest is not recursive");
                 }
             } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
                 files.push(path);
