@@ -209,9 +209,14 @@ pub fn checkpoints_prefix(run_id: &str) -> Result<Key> {
     run_root(run_id)?.child("checkpoints")
 }
 
+/// `step-<step>`, zero-padded (`step-0000000042`): how keys name a step.
+pub fn step_name(step: u64) -> String {
+    format!("step-{step:0STEP_DIGITS$}")
+}
+
 /// `runs/<run>/checkpoints/step-<step>`: the folder of one checkpoint.
 pub fn checkpoint_dir(run_id: &str, step: u64) -> Result<Key> {
-    checkpoints_prefix(run_id)?.child(&format!("step-{step:0STEP_DIGITS$}"))
+    checkpoints_prefix(run_id)?.child(&step_name(step))
 }
 
 /// `runs/<run>/checkpoints/step-<step>/<file>`: one file of a checkpoint (`model.safetensors`,
@@ -245,7 +250,7 @@ pub fn plot(run_id: &str, name: &str) -> Result<Key> {
 pub fn training_sample(run_id: &str, step: u64, index: u32) -> Result<Key> {
     run_root(run_id)?
         .child("samples")?
-        .child(&format!("step-{step:0STEP_DIGITS$}-{index:03}.png"))
+        .child(&format!("{}-{index:03}.png", step_name(step)))
 }
 
 #[cfg(test)]

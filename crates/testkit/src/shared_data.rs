@@ -24,6 +24,7 @@ pub fn shared_data(folder: &str) -> PathBuf {
 /// bucket at the seed's 448 px.
 #[derive(Debug, Clone, Copy)]
 pub struct SamplePhoto {
+    /// File name in `photos`.
     pub file: &'static str,
     /// Width × height.
     pub size: (u32, u32),

@@ -63,10 +63,10 @@ impl CheckpointId {
         let invalid =
             |reason: String| Error::InvalidArgument(format!("checkpoint {key:?}: {reason}"));
         let expected = || {
-            let digits = layout::STEP_DIGITS;
             invalid(format!(
-                "expected runs/<run>/checkpoints/step-<N>[/<file>.safetensors] with N in {digits} digits (step-{:0digits$})",
-                42
+                "expected runs/<run>/checkpoints/step-<N>[/<file>.safetensors] with N in {} digits ({})",
+                layout::STEP_DIGITS,
+                layout::step_name(42)
             ))
         };
         let parsed = Key::parse(key.trim_end_matches('/')).map_err(|e| invalid(e.to_string()))?;
