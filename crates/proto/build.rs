@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not when it is compiled: a build cache
+    // shared by checkouts at other paths may hold a script compiled in one
+    // of them (CI points every clone at one target directory).
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let package_dir = root.join("ssdit/v1");
     let mut protos: Vec<PathBuf> = std::fs::read_dir(&package_dir)?
         .map(|entry| entry.map(|e| e.path()))
