@@ -135,6 +135,7 @@ fn cuda_ready(index: usize) -> std::result::Result<(), String> {
                 .into(),
         );
     }
+    cuda_headers(cubecl_cuda::install::cuda_path())?;
     driver::result::init().map_err(|error| format!("the CUDA driver did not start: {error}"))?;
     let count = driver::result::device::get_count()
         .map_err(|error| format!("counting the CUDA devices: {error}"))?;
@@ -142,6 +143,33 @@ fn cuda_ready(index: usize) -> std::result::Result<(), String> {
         return Err(format!("this machine has {count} CUDA device(s)"));
     }
     Ok(())
+}
+
+/// Whether the CUDA toolkit folder `toolkit` (burn's CUDA runtime looks in
+/// `$CUDA_PATH`, else `/usr/local/cuda` or `/opt/cuda`) holds the headers
+/// that NVRTC compiles every kernel against: where they are missing, burn
+/// panics at the first kernel. Runtime-only CUDA installations (such as
+/// `nvidia/cuda:*-runtime` images) have NVRTC but not these headers.
+#[cfg(feature = "cuda")]
+fn cuda_headers(toolkit: Option<std::path::PathBuf>) -> std::result::Result<(), String> {
+    let Some(toolkit) = toolkit else {
+        return Err(
+            "no CUDA toolkit found (CUDA_PATH is unset, and neither /usr/local/cuda \
+             nor /opt/cuda exists): NVRTC compiles the kernels against its headers; \
+             set CUDA_PATH to the toolkit's folder"
+                .into(),
+        );
+    };
+    let header = toolkit.join("include").join("cuda_runtime.h");
+    if header.is_file() {
+        return Ok(());
+    }
+    Err(format!(
+        "the CUDA headers NVRTC compiles the kernels against are missing ({} is not a \
+         file): install the toolkit's headers (cuda-cudart-dev, or a `devel` image) or \
+         point CUDA_PATH at a toolkit that has them",
+        header.display()
+    ))
 }
 
 /// Whether the CUDA driver's library loads on this machine (looked for once
@@ -174,6 +202,20 @@ mod tests {
             let want = if on_cuda { dtype } else { DType::F32 };
             assert_eq!(precision.compute_dtype(), want, "{precision:?}");
         }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn missing_cuda_headers_are_named_before_any_kernel() {
+        let none = cuda_headers(None).unwrap_err();
+        assert!(none.contains("CUDA_PATH"), "{none}");
+        let toolkit = tempfile::tempdir().unwrap();
+        let missing = cuda_headers(Some(toolkit.path().to_path_buf())).unwrap_err();
+        let header = toolkit.path().join("include").join("cuda_runtime.h");
+        assert!(missing.contains(&header.display().to_string()), "{missing}");
+        std::fs::create_dir(toolkit.path().join("include")).unwrap();
+        std::fs::write(&header, "").unwrap();
+        assert_eq!(cuda_headers(Some(toolkit.path().to_path_buf())), Ok(()));
     }
 
     #[test]
