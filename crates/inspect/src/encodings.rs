@@ -86,7 +86,9 @@ pub fn choose_vae(found: &BTreeMap<String, usize>, chosen: Option<&str>) -> Resu
         None => match found.len() {
             1 => Ok(found.keys().next().expect("one entry").clone()),
             0 => Err(Error::Input(
-                "the dataset has no latents yet: encode it (or import a seed cache) first".into(),
+                "the dataset has no latents yet (a vae-encoder writes them as samples are \
+                 ingested; `ssdit import seed-cache` brings the seed's)"
+                    .into(),
             )),
             _ => Err(Error::Input(format!(
                 "latents of several VAEs exist: {}; choose one with --latents",
@@ -108,13 +110,18 @@ pub fn choose_text(found: &[(TextEncoding, usize)], chosen: Option<&str>) -> Res
         [one] => Ok((*one).clone()),
         [] => Err(Error::Input(match chosen {
             Some(c) => format!("no caption embeddings of text encoder {c} for this dataset"),
-            None => "the dataset has no caption embeddings yet: encode it (or import a seed cache) first".into(),
+            None => "the dataset has no caption embeddings yet (a text-encoder writes them as \
+                 samples are ingested; `ssdit import seed-cache` brings the seed's)"
+                .into(),
         })),
         several => Err(Error::Input(format!(
             "caption embeddings of several encodings exist: {}; choose one with --text-encoder",
             several
                 .iter()
-                .map(|t| format!("{} (tokenizer {}, {} tokens)", t.encoder, t.tokenizer, t.max_length))
+                .map(|t| format!(
+                    "{} (tokenizer {}, {} tokens)",
+                    t.encoder, t.tokenizer, t.max_length
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),

@@ -78,7 +78,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 };
                 let run = trainer.start_run(spec).await?.into_inner();
                 let id = run_id_of(&run);
-                println!("run {id} started ({} steps planned)", run.total_steps);
+                match run.total_steps {
+                    // The trainer plans the steps once it has read the dataset.
+                    0 => println!("run {id} accepted ({})", state_name(run.state)),
+                    steps => println!("run {id} started ({steps} steps planned)"),
+                }
                 if detach {
                     return Ok(ExitCode::SUCCESS);
                 }
