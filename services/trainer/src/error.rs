@@ -11,6 +11,13 @@ pub enum Error {
     /// An id that names nothing (NOT_FOUND).
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// A dataset with no accepted sample: never ingested, or every input
+    /// was rejected (NOT_FOUND).
+    #[error(
+        "dataset {dataset} has no samples: nothing was ingested into it, or every input \
+         was rejected (`ssdit dataset status {dataset}` lists the rejects)"
+    )]
+    NoSamples { dataset: String },
     /// The trainer's one training slot is taken (RESOURCE_EXHAUSTED).
     #[error("the trainer is busy with run {active}: stop it or wait until it ends")]
     Busy { active: String },
@@ -43,7 +50,7 @@ impl From<Error> for Status {
         let message = error.to_string();
         match &error {
             Error::InvalidArgument { .. } => Status::invalid_argument(message),
-            Error::NotFound { .. } => Status::not_found(message),
+            Error::NotFound { .. } | Error::NoSamples { .. } => Status::not_found(message),
             Error::Busy { .. } => Status::resource_exhausted(message),
             Error::Store(ssdit_store::Error::NotFound { .. }) => Status::not_found(message),
             Error::Store(_) => Status::unavailable(message),

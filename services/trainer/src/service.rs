@@ -85,9 +85,8 @@ impl Trainer {
             .list(&layout::samples_prefix(&spec.dataset)?)
             .await?;
         if samples.is_empty() {
-            return Err(Error::NotFound {
-                what: "dataset",
-                id: spec.dataset.clone(),
+            return Err(Error::NoSamples {
+                dataset: spec.dataset.clone(),
             });
         }
         let mut request = RunRequest::from_config(&spec.run_id, &spec.dataset, &self.ctx.config);

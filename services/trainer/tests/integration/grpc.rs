@@ -163,6 +163,7 @@ async fn bad_requests_get_clear_statuses() {
     assert!(m.contains("dataset"), "{m}");
     let (c, m) = code(client.start_run(spec("unknown", "", None)).await);
     assert_eq!(c, Code::NotFound, "{m}");
+    assert!(m.contains("dataset unknown has no samples"), "{m}");
     let (c, m) = code(
         client
             .start_run(spec(DATASET, "epochs = \"many\"", None))
