@@ -24,4 +24,4 @@ pub mod sheet;
 pub use cli::{RunArgs, execute};
 pub use error::{Error, Result};
 pub use job::{JobOutcome, JobSpec, Observer, Quiet, SampleResult, run_job};
-pub use pipeline::{Pipeline, Reference, Trained};
+pub use pipeline::{Pipeline, Reference, Trained, TrainingStop};

@@ -14,7 +14,7 @@ use ssdit_train::TrainEvent;
 use super::error::{Error, Result};
 use super::job::{JobOutcome, JobSpec, Observer, SampleResult, run_job};
 use super::models::{self, Fidelity, ModelChoice, ModelFlags};
-use super::pipeline::Pipeline;
+use super::pipeline::{Pipeline, TrainingStop};
 use super::settings::{DEFAULT_DATASET, demo_config};
 use super::sheet;
 
@@ -39,6 +39,9 @@ pub const GENERATED_DIR: &str = "generated";
 /// a tiny DiT, one image per batch, 1000 epochs. Without FLUX.1-VAE and
 /// T5Gemma2 weights on this machine it runs on the weight-free preview codec
 /// and a tiny random text encoder, and says so.
+///
+/// Ctrl-C while the DiT trains stops training at the next step (with a
+/// checkpoint) and goes on to generate from it; a second Ctrl-C quits.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Configuration file (TOML; see the README's reference). Without one,
@@ -114,6 +117,7 @@ async fn run(args: RunArgs, env: HashMap<String, String>) -> Result<ExitCode> {
     };
     print_plan(&config, &choice, &spec);
     let mut pipeline = Pipeline::start(config, &env).await?;
+    tokio::spawn(stop_on_interrupt(pipeline.training_stop()));
     for (service, addr) in pipeline.addresses() {
         println!("  {service:<18} grpc://{addr}");
     }
@@ -125,6 +129,26 @@ async fn run(args: RunArgs, env: HashMap<String, String>) -> Result<ExitCode> {
     let sheet_path = write_outputs(&outcome, &choice, &spec, &args.out)?;
     print_summary(&outcome, &choice, &sheet_path, started.elapsed());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C while the DiT trains stops training at the next step (a checkpoint
+/// is saved) and the job goes on to generate from it; Ctrl-C at any other
+/// moment, or a second one, quits at once.
+async fn stop_on_interrupt(stop: TrainingStop) {
+    const INTERRUPTED: i32 = 130;
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    if !stop.request() {
+        std::process::exit(INTERRUPTED);
+    }
+    eprintln!(
+        "\ninterrupted: training stops at the next step with a checkpoint, then the images \
+         are generated from it (Ctrl-C again quits now)"
+    );
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(INTERRUPTED);
+    }
 }
 
 /// The configuration file, or the demo settings; environment overrides on top.

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
@@ -29,6 +30,7 @@ use ssdit_train::{RunRequest, RunState, RunStatus, RunUpdate, TrainEvent};
 use ssdit_trainer::Trainer;
 use ssdit_vae_encoder::{LATENT_TENSOR, VaeEncoder};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -61,8 +63,48 @@ pub struct Pipeline {
     vae: VaeEncoder,
     text: TextEncoderService,
     trainer: Trainer,
+    training_stop: TrainingStop,
     shutdown: CancellationToken,
     services: Vec<Running>,
+}
+
+/// Asks the pipeline's training in progress to stop at its next step, with
+/// a checkpoint, as its time limit does (Ctrl-C in `ssdit run`): the job
+/// then goes on from that checkpoint.
+#[derive(Clone, Default)]
+pub struct TrainingStop(Arc<StopState>);
+
+#[derive(Default)]
+struct StopState {
+    training: AtomicBool,
+    requested: Notify,
+}
+
+impl TrainingStop {
+    /// Asks the training in progress to stop; `false` (and nothing asked)
+    /// when nothing is training.
+    pub fn request(&self) -> bool {
+        let training = self.0.training.load(Ordering::SeqCst);
+        if training {
+            self.0.requested.notify_one();
+        }
+        training
+    }
+
+    /// Marks training as in progress until the returned guard drops.
+    fn training(&self) -> TrainingInProgress<'_> {
+        self.0.training.store(true, Ordering::SeqCst);
+        TrainingInProgress(&self.0)
+    }
+}
+
+/// Training is in progress while this lives.
+struct TrainingInProgress<'a>(&'a StopState);
+
+impl Drop for TrainingInProgress<'_> {
+    fn drop(&mut self) {
+        self.0.training.store(false, Ordering::SeqCst);
+    }
 }
 
 /// The end of a training run.
@@ -108,6 +150,7 @@ impl Pipeline {
             vae,
             text,
             trainer,
+            training_stop: TrainingStop::default(),
             shutdown: CancellationToken::new(),
             services: Vec::new(),
         };
@@ -242,16 +285,22 @@ impl Pipeline {
         }
     }
 
+    /// Asks this pipeline's training, when one is in progress, to stop.
+    pub fn training_stop(&self) -> TrainingStop {
+        self.training_stop.clone()
+    }
+
     /// Trains `request` as a run of the served trainer (so its gRPC
     /// `GetRun`/`WatchRun`/`StopRun` see it), reporting every event, until it
-    /// completes — or until `time_limit`, when it is asked to stop (it saves
-    /// a checkpoint at the next step boundary).
+    /// completes — or until `time_limit` or a [`TrainingStop::request`], when
+    /// it is asked to stop (it saves a checkpoint at the next step boundary).
     pub async fn train(
         &self,
         mut request: RunRequest,
         time_limit: Option<Duration>,
         mut observe: impl FnMut(&TrainEvent),
     ) -> Result<Trained> {
+        let _training = self.training_stop.training();
         request.encodings = Some(self.encodings());
         let started = Instant::now();
         let run = self
@@ -261,10 +310,16 @@ impl Pipeline {
             .map_err(|e| Error::Training(e.to_string()))?;
         let handle = &run.handle;
         let mut updates = handle.subscribe();
-        let mut time_up = pin!(async {
-            match time_limit {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
+        let mut stop_asked = pin!(async {
+            let time_up = async {
+                match time_limit {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = time_up => "time limit reached",
+                () = self.training_stop.0.requested.notified() => "interrupted",
             }
         });
         let mut stop_sent = false;
@@ -283,8 +338,8 @@ impl Pipeline {
                         tracing::debug!(missed, "progress events skipped");
                     }
                 },
-                () = &mut time_up, if !stop_sent => {
-                    tracing::info!("time limit reached: stopping training at the next step");
+                reason = &mut stop_asked, if !stop_sent => {
+                    tracing::info!("{reason}: stopping training at the next step");
                     handle.stop();
                     stop_sent = true;
                 }
