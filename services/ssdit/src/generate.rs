@@ -1,6 +1,6 @@
 //! `ssdit generate "prompt" -o out.png`: one image from a running sampler.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -62,6 +62,7 @@ enum SamplerChoice {
 
 /// Sends the request, shows the steps as they come, writes the PNG.
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    check_writable(&args.output)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let channel = args.client.connect(ServiceName::Sampler).await?;
@@ -119,4 +120,27 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         bail!("the sampler closed the stream without an image")
     })
+}
+
+/// Refuses an output path the image could not be written to, before the
+/// sampler spends its time on it.
+fn check_writable(output: &Path) -> anyhow::Result<()> {
+    if output.is_dir() {
+        bail!(
+            "cannot write the image to {}: it is a folder",
+            output.display()
+        );
+    }
+    let folder = output
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        bail!(
+            "cannot write the image to {}: the folder {} does not exist",
+            output.display(),
+            folder.display()
+        );
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod distributed_e2e;
 mod embedded;
 mod embedded_e2e;
 mod fault_tolerance;
+mod generate_cli;
 mod ingest_cli;
 mod parity_cli;
 mod run_cli;
