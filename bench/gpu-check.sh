@@ -86,8 +86,9 @@ if command -v nvidia-smi > /dev/null; then
 fi
 
 # burn's CUDA backend compiles its kernels at run time: it loads libnvrtc
-# and reads the CUDA headers under $CUDA_PATH. Point both at the toolkit
-# when the loader does not know it.
+# and reads the CUDA headers under $CUDA_PATH (the binary refuses the device,
+# naming the header, where include/cuda_runtime.h is missing). Point both at
+# the toolkit when the loader does not know it.
 if [ "$device" != cpu ]; then
   export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
   if ! ldconfig -p 2> /dev/null | grep -q 'libnvrtc\.so'; then
@@ -95,7 +96,8 @@ if [ "$device" != cpu ]; then
   fi
   { command -v nvcc > /dev/null && nvcc --version | tail -2
     echo "CUDA_PATH=$CUDA_PATH LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-    ls "$CUDA_PATH"/lib64/libnvrtc.so* 2>&1 | head -3; } 2>&1 | tee -a "$out/summary.txt"
+    ls "$CUDA_PATH"/lib64/libnvrtc.so* "$CUDA_PATH"/include/cuda_runtime.h 2>&1 | head -4; } 2>&1 |
+    tee -a "$out/summary.txt"
 fi
 
 # The DiT's hot operations at the seed's sizes, f32 and bf16, against the
