@@ -102,7 +102,13 @@ impl NatsBus {
             .reconnect_delay_callback(move |attempts| {
                 reconnect.delay(u32::try_from(attempts).unwrap_or(u32::MAX))
             })
-            .event_callback(|event| async move { log_event(&event) })
+            .event_callback({
+                let url = config.url.clone();
+                move |event| {
+                    let url = url.clone();
+                    async move { log_event(&url, &event) }
+                }
+            })
             .connect(config.url.as_str())
             .await
             .map_err(|source| Error::Connect {
@@ -234,16 +240,20 @@ impl NatsBus {
     }
 }
 
-fn log_event(event: &async_nats::Event) {
+/// Logs a connection event of the client of the server at `url` (the URL
+/// says which server is meant when one cannot be reached).
+fn log_event(url: &str, event: &async_nats::Event) {
     use async_nats::Event;
     match event {
-        Event::Connected => tracing::info!("nats connected"),
-        Event::Disconnected => tracing::warn!("nats disconnected; reconnecting"),
-        Event::LameDuckMode => tracing::warn!("nats server entered lame duck mode"),
-        Event::SlowConsumer(sid) => tracing::warn!(sid, "nats slow consumer"),
-        Event::Draining | Event::Closed => tracing::info!(%event, "nats connection"),
-        Event::ServerError(error) => tracing::error!(%error, "nats server error"),
-        Event::ClientError(error) => tracing::error!(%error, "nats client error"),
+        Event::Connected => tracing::info!(url, "nats connected"),
+        Event::Disconnected => tracing::warn!(url, "nats disconnected; reconnecting"),
+        Event::LameDuckMode => tracing::warn!(url, "nats server entered lame duck mode"),
+        Event::SlowConsumer(sid) => tracing::warn!(url, sid, "nats slow consumer"),
+        Event::Draining | Event::Closed => tracing::info!(url, %event, "nats connection"),
+        Event::ServerError(error) => tracing::error!(url, %error, "nats server error"),
+        Event::ClientError(error) => {
+            tracing::error!(url, %error, "nats client error")
+        }
     }
 }
 

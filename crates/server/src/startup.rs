@@ -15,6 +15,11 @@ use tokio::net::TcpListener;
 use crate::grpc::GrpcOptions;
 use crate::{Error, Result, ServiceContext, listen, telemetry};
 
+/// A service's log filter when `RUST_LOG` is unset: our events at info, the
+/// NATS client's own at warn (it logs every connection event at info, which
+/// the bus logs again with the server's URL).
+const SERVICE_LOG_FILTER: &str = "info,async_nats=warn";
+
 /// The five services of the pipeline, by the names the deployment uses
 /// (`ssdit serve <name>`, docker-compose, NATS client names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,7 +144,7 @@ impl Startup {
         env: &HashMap<String, String>,
         adjust: impl FnOnce(&mut Config),
     ) -> Result<Self> {
-        telemetry::init(env.get("RUST_LOG").map(String::as_str), "info");
+        telemetry::init(env.get("RUST_LOG").map(String::as_str), SERVICE_LOG_FILTER);
         let mut config = Config::load(args.config.as_deref(), env)?;
         adjust(&mut config);
         config.validate()?;
