@@ -60,9 +60,7 @@ async fn serve(args: ServeArgs, env: HashMap<String, String>) -> anyhow::Result<
         ServiceName::VaeEncoder => ssdit_vae_encoder::run(ctx, listener, grpc, stop).await?,
         ServiceName::TextEncoder => ssdit_text_encoder::run(ctx, listener, grpc, stop).await?,
         ServiceName::Trainer => {
-            let metrics = ssdit_trainer::metrics_http::bind(&ctx.config)
-                .await
-                .context("binding the metrics port")?;
+            let metrics = ssdit_trainer::metrics_http::bind(&ctx.config).await?;
             let trainer = ssdit_trainer::Trainer::new(ctx);
             ssdit_trainer::run(trainer, listener, metrics, grpc, stop).await?;
         }

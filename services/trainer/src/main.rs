@@ -42,9 +42,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await
     .context("starting the trainer")?;
-    let metrics = metrics_http::bind(&ctx.config)
-        .await
-        .context("binding the metrics port")?;
+    let metrics = metrics_http::bind(&ctx.config).await?;
     run(
         Trainer::new(ctx),
         listener,

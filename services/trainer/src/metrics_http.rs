@@ -21,7 +21,12 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub async fn bind(config: &Config) -> Result<Option<TcpListener>> {
     match config.train.metrics_port {
         0 => Ok(None),
-        port => Ok(Some(ssdit_server::listen(&config.server.host, port).await?)),
+        port => match ssdit_server::listen(&config.server.host, port).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(error) => Err(Error::Metrics(format!(
+                "{error}; set train.metrics_port to another port, or 0 to turn the endpoint off"
+            ))),
+        },
     }
 }
 
@@ -53,4 +58,20 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Metrics(format!("{addr}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_taken_metrics_port_names_the_setting() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = Config::default();
+        config.train.metrics_port = taken.local_addr().unwrap().port();
+        let error = bind(&config).await.unwrap_err().to_string();
+        assert!(error.contains("train.metrics_port"), "{error}");
+        config.train.metrics_port = 0;
+        assert!(bind(&config).await.unwrap().is_none());
+    }
 }
