@@ -2,8 +2,9 @@
 //! the option and the reason, and stops training on Ctrl-C without losing
 //! the job.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::cli;
@@ -36,53 +37,46 @@ fn a_run_length_that_cannot_be_trained_is_refused() {
 fn ctrl_c_while_training_stops_it_and_the_job_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let log = dir.path().join("stderr.log");
+    let (stdout, stderr) = (dir.path().join("stdout.log"), dir.path().join("stderr.log"));
     let mut child = cli::command()
         .args(["run", "--steps", "100000", "--out"])
         .arg(&out)
         .env("SSDIT_STORE_URL", dir.path().join("store"))
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(File::create(&stdout).unwrap())
+        .stderr(File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut before = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        before += &format!("{line}\n");
-        if line.starts_with("training:") {
-            break;
-        }
-    }
-    assert!(before.contains("training:"), "{before}");
     let runs = dir.path().join("store/runs");
-    let trained_a_step = || {
-        std::fs::read_dir(&runs).into_iter().flatten().any(|run| {
-            let csv = run.unwrap().path().join("metrics.csv");
-            std::fs::read_to_string(csv).is_ok_and(|rows| rows.lines().count() > 1)
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !trained_a_step() {
-        assert!(
-            Instant::now() < deadline,
-            "no training step logged
-{before}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        &mut child,
+        Duration::from_secs(120),
+        "a training step",
+        |_| {
+            std::fs::read_dir(&runs).into_iter().flatten().any(|run| {
+                let csv = run.unwrap().path().join("metrics.csv");
+                std::fs::read_to_string(csv).is_ok_and(|rows| rows.lines().count() > 1)
+            })
+        },
+    );
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
-    let after: Vec<String> = lines.map(Result::unwrap).collect();
-    let status = child.wait().unwrap();
-    let stderr = std::fs::read_to_string(&log).unwrap();
-    let after = after.join("\n");
-    assert!(status.success(), "{status}\n{before}{after}\n{stderr}");
+    let mut status = None;
+    wait_for(
+        &mut child,
+        Duration::from_secs(300),
+        "the job's end",
+        |child| {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        },
+    );
+    let (stdout, stderr) = (read(&stdout), read(&stderr));
+    assert!(status.unwrap().success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    let steps: u64 = after
+    let steps: u64 = stdout
         .lines()
         .find_map(|line| {
             line.strip_prefix("trained ")?
@@ -91,7 +85,29 @@ fn ctrl_c_while_training_stops_it_and_the_job_goes_on() {
                 .parse()
                 .ok()
         })
-        .unwrap_or_else(|| panic!("no 'trained N steps' line:\n{after}"));
-    assert!((1..100_000).contains(&steps), "{steps} steps\n{after}");
-    assert!(out.join("sheet.png").is_file(), "{after}");
+        .unwrap_or_else(|| panic!("no 'trained N steps' line:\n{stdout}"));
+    assert!((1..100_000).contains(&steps), "{steps} steps\n{stdout}");
+    assert!(out.join("sheet.png").is_file(), "{stdout}");
+}
+
+/// Polls `done` until it holds; kills `child` and fails, naming `what`, when
+/// it does not within `limit`.
+fn wait_for(
+    child: &mut Child,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut(&mut Child) -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !done(child) {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("no {what} within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
