@@ -21,12 +21,14 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub async fn bind(config: &Config) -> Result<Option<TcpListener>> {
     match config.train.metrics_port {
         0 => Ok(None),
-        port => match ssdit_server::listen(&config.server.host, port).await {
-            Ok(listener) => Ok(Some(listener)),
-            Err(error) => Err(Error::Metrics(format!(
-                "{error}; set train.metrics_port to another port, or 0 to turn the endpoint off"
-            ))),
-        },
+        port => ssdit_server::listen(&config.server.host, port)
+            .await
+            .map(Some)
+            .map_err(|error| {
+                Error::Metrics(format!(
+                    "{error}; set train.metrics_port to another port, or 0 to turn the endpoint off"
+                ))
+            }),
     }
 }
 

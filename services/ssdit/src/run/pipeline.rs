@@ -91,6 +91,11 @@ impl TrainingStop {
         training
     }
 
+    /// Completes once a stop is requested.
+    async fn requested(&self) {
+        self.0.requested.notified().await;
+    }
+
     /// Marks training as in progress until the returned guard drops.
     fn training(&self) -> TrainingInProgress<'_> {
         self.0.training.store(true, Ordering::SeqCst);
@@ -319,7 +324,7 @@ impl Pipeline {
             };
             tokio::select! {
                 () = time_up => "time limit reached",
-                () = self.training_stop.0.requested.notified() => "interrupted",
+                () = self.training_stop.requested() => "interrupted",
             }
         });
         let mut stop_sent = false;
