@@ -1,5 +1,8 @@
 //! `eˣ` in f32 as straight-line arithmetic, so that loops over it vectorise
-//! (libm's `expf` is a call per element).
+//! (libm's `expf` is a call per element). Its integer steps wrap rather than
+//! being overflow-checked: a checked add is a branch to a panic, which kept
+//! the loops scalar in the dev and test profiles (overflow checks on); the
+//! clamped input keeps the exponent in `[−126, 127]`, so nothing wraps.
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split in two (Cody–Waite), so `x − n·ln 2` is exact to f32 rounding.
@@ -27,7 +30,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let poly = p * r * r + r + 1.0;
-    poly * f32::from_bits(((exponent + 127) as u32) << 23)
+    poly * f32::from_bits((exponent.wrapping_add(127) as u32) << 23)
 }
 
 #[cfg(test)]
