@@ -14,7 +14,7 @@ pub const DEFAULT_DATASET: &str = "demo";
 pub const DEMO_RESOLUTION: u32 = 128;
 
 /// Epochs of the demo: with one image per batch, six photos make six
-/// optimizer steps per epoch, 6000 in all (about 8 minutes on 2 cores).
+/// optimizer steps per epoch, 6000 in all (about 3 minutes on 2 cores).
 pub const DEMO_EPOCHS: usize = 1000;
 
 /// The demo configuration: the seed's defaults, except what makes a CPU

@@ -19,7 +19,7 @@ use ssdit::run::{JobSpec, Pipeline, Quiet, run_job};
 /// Generated images must match their photo's reconstruction at least this well (dB).
 const MATCH_DB: f64 = 18.0;
 
-// The demo's 6000 steps take about 8 minutes on 2 cores; the images reach
+// The demo's 6000 steps take about 3 minutes on 2 cores; the images reach
 // 18–20 dB (see the demo settings in `ssdit::run::settings`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_images_match_their_own_photo_and_not_others() {
