@@ -2,9 +2,11 @@
 //! columns, an inner size from 64 to a few hundred): `b` is packed once into
 //! panels of 16 columns, and `a` is read in place, six rows at a time, one
 //! broadcast per element. matrixmultiply packs both operands, element by
-//! element wherever a row-major `a` or a transposed `b` meets its kernels,
-//! and on attention's products that packing cost more than the arithmetic
-//! (docs/benchmarks.md, sixth run).
+//! element wherever a row-major `a` or a transposed `b` meets its kernels.
+//! Against matrixmultiply built as in a release, this kernel is as fast on
+//! the two products whose `a` is transposed and up to 1.36× faster on the
+//! other four; in the dev profile, whose debug checks slow matrixmultiply's
+//! packing, 1.2–2.9× (docs/benchmarks.md, seventh run).
 
 use std::arch::x86_64::{
     __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
