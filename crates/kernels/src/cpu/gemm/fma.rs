@@ -44,10 +44,9 @@ pub(super) fn gemm(
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     let mut panels = PANELS.take();
-    let panel_len = pack_panels(b, &mut panels);
+    pack_panels(b, &mut panels);
     let product = Product {
         panels: &panels,
-        panel_len,
         inner: b.nrows(),
         cols: b.ncols(),
         alpha,
@@ -71,16 +70,16 @@ pub(super) fn gemm(
 /// Copies `b` (`k × n`) into `⌈n / 16⌉` panels of `k × 16` values, row by
 /// row, the last one padded with zeros; reads a transposed `b` along its
 /// contiguous columns.
-fn pack_panels(b: ArrayView2<'_, f32>, panels: &mut Vec<f32>) -> usize {
+fn pack_panels(b: ArrayView2<'_, f32>, panels: &mut Vec<f32>) {
     let (k, n) = b.dim();
-    let panel_len = k.max(1) * PANEL_COLS; // never 0: `chunks_exact` needs a length
+    let transposed = b.strides()[0].unsigned_abs() == 1;
     panels.clear();
-    panels.resize(n.div_ceil(PANEL_COLS) * panel_len, 0.0);
+    panels.resize(n.div_ceil(PANEL_COLS) * panel_len(k), 0.0);
     for (panel, b_cols) in panels
-        .chunks_exact_mut(panel_len)
+        .chunks_exact_mut(panel_len(k))
         .zip(b.axis_chunks_iter(Axis(1), PANEL_COLS))
     {
-        if b.strides()[0].unsigned_abs() == 1 {
+        if transposed {
             for (col, values) in b_cols.columns().into_iter().enumerate() {
                 for (row, &value) in values.iter().enumerate() {
                     panel[row * PANEL_COLS + col] = value;
@@ -98,13 +97,17 @@ fn pack_panels(b: ArrayView2<'_, f32>, panels: &mut Vec<f32>) -> usize {
             }
         }
     }
-    panel_len
+}
+
+/// The length of one packed panel for `k` rows of `b`: never 0, as
+/// `chunks_exact` needs a length.
+fn panel_len(k: usize) -> usize {
+    k.max(1) * PANEL_COLS
 }
 
 /// One product's packed `b` and scalars.
 struct Product<'p> {
     panels: &'p [f32],
-    panel_len: usize,
     /// Rows of `b` (`k`).
     inner: usize,
     /// Columns of `b` and `c` (`n`).
@@ -125,7 +128,7 @@ impl Product<'_> {
         });
         let [c_row_stride, c_col_stride] = [c.strides()[0], c.strides()[1]];
         let c_start = c.as_mut_ptr();
-        for (index, panel) in self.panels.chunks_exact(self.panel_len).enumerate() {
+        for (index, panel) in self.panels.chunks_exact(panel_len(self.inner)).enumerate() {
             let sums = accumulate(a_rows, a.strides()[1], &panel[..self.inner * PANEL_COLS]);
             let first_col = index * PANEL_COLS;
             let cols = PANEL_COLS.min(self.cols - first_col);
