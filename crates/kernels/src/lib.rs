@@ -42,6 +42,7 @@ mod transpose;
 
 pub use adamw::{AdamWScalars, AdamWState, adamw_step};
 pub use attention::attention;
+pub use cpu::gemm::MatrixProduct;
 pub use depthwise::depthwise_conv3x3;
 pub use linear::linear;
 pub use recomputed::attention_recomputed;

@@ -6,7 +6,7 @@ pub(crate) mod adamw;
 pub(crate) mod attention;
 pub(crate) mod depthwise;
 mod exp;
-mod gemm;
+pub(crate) mod gemm;
 pub(crate) mod linear;
 mod reduce;
 pub(crate) mod rms_norm;

@@ -1,15 +1,17 @@
 //! Matrix products of strided f32 views, single-threaded: the kernels run
 //! many independent products at once, one per rayon task. On x86-64 CPUs
-//! with AVX2 and FMA the product is our own ([`fma`]), elsewhere
-//! matrixmultiply's ([`blocked`]).
+//! with AVX-512, or AVX2 and FMA, the product is our own ([`broadcast`], in
+//! [`x86`]'s registers), elsewhere matrixmultiply's ([`blocked`]).
 
 mod blocked;
 #[cfg(target_arch = "x86_64")]
-mod fma;
+mod broadcast;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-/// `c ← alpha·a·b + beta·c`.
+/// `c ← alpha·a·b + beta·c` on the fastest [`MatrixProduct`] this CPU runs.
 ///
 /// # Panics
 /// When the shapes do not chain (`a: m×k`, `b: k×n`, `c: m×n`).
@@ -20,17 +22,85 @@ pub(crate) fn gemm(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    let (m, k) = a.dim();
-    let (k_b, n) = b.dim();
-    assert_eq!(k, k_b, "gemm: inner sizes differ");
-    assert_eq!(c.dim(), (m, n), "gemm: output shape");
-    #[cfg(target_arch = "x86_64")]
-    if fma::available() {
-        // SAFETY: this CPU has AVX2 and FMA.
-        unsafe { fma::gemm(alpha, a, b, beta, c) };
-        return;
+    MatrixProduct::fastest().run(alpha, a, b, beta, c);
+}
+
+/// One implementation of the single-threaded matrix product under the
+/// attention kernels, which run many independent products at once, one per
+/// rayon task. Public for the products' benchmark, which compares them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatrixProduct {
+    /// matrixmultiply's, in blocks small enough to stay on one thread.
+    Blocked,
+    /// Ours, in 256-bit registers (x86-64 with AVX2 and FMA).
+    Avx2,
+    /// Ours, in 512-bit registers (x86-64 with AVX-512F).
+    Avx512,
+}
+
+impl MatrixProduct {
+    /// The implementations this CPU runs, slowest first.
+    pub fn available() -> Vec<Self> {
+        [Self::Blocked, Self::Avx2, Self::Avx512]
+            .into_iter()
+            .filter(|product| product.runs_here())
+            .collect()
     }
-    blocked::gemm(alpha, a, b, beta, c);
+
+    /// The fastest implementation this CPU runs: the kernels' choice.
+    pub fn fastest() -> Self {
+        [Self::Avx512, Self::Avx2]
+            .into_iter()
+            .find(|product| product.runs_here())
+            .unwrap_or(Self::Blocked)
+    }
+
+    /// Whether this CPU has the instructions this implementation needs.
+    fn runs_here(self) -> bool {
+        match self {
+            Self::Blocked => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => x86::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx2 | Self::Avx512 => false,
+        }
+    }
+
+    /// `c ← alpha·a·b + beta·c`; with `beta = 0`, `c` is not read.
+    ///
+    /// # Panics
+    /// When the shapes do not chain (`a: m×k`, `b: k×n`, `c: m×n`), or when
+    /// this CPU cannot run this implementation (see [`available`](Self::available)).
+    pub fn run(
+        self,
+        alpha: f32,
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+        beta: f32,
+        c: &mut ArrayViewMut2<'_, f32>,
+    ) {
+        let (m, k) = a.dim();
+        let (k_b, n) = b.dim();
+        assert_eq!(k, k_b, "gemm: inner sizes differ");
+        assert_eq!(c.dim(), (m, n), "gemm: output shape");
+        assert!(
+            self.runs_here(),
+            "{self:?} needs instructions this CPU lacks"
+        );
+        match self {
+            Self::Blocked => blocked::gemm(alpha, a, b, beta, c),
+            // SAFETY: this CPU has AVX2 and FMA (checked above).
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => unsafe { x86::gemm_avx2(alpha, a, b, beta, c) },
+            // SAFETY: this CPU has AVX-512F (checked above).
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => unsafe { x86::gemm_avx512(alpha, a, b, beta, c) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx2 | Self::Avx512 => unreachable!("checked above"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -40,24 +110,8 @@ mod tests {
     use super::*;
     use crate::cpu::test_matrix as matrix;
 
-    type Product =
-        fn(f32, ArrayView2<'_, f32>, ArrayView2<'_, f32>, f32, &mut ArrayViewMut2<'_, f32>);
-
-    /// The products this CPU can run, by name.
-    fn products() -> Vec<(&'static str, Product)> {
-        let mut products: Vec<(&'static str, Product)> = vec![("blocked", blocked::gemm)];
-        #[cfg(target_arch = "x86_64")]
-        if fma::available() {
-            // SAFETY: this CPU has AVX2 and FMA.
-            products.push(("fma", |alpha, a, b, beta, c| unsafe {
-                fma::gemm(alpha, a, b, beta, c)
-            }));
-        }
-        products
-    }
-
     fn assert_product(
-        name: &str,
+        product: MatrixProduct,
         got: &Array2<f32>,
         want: &Array2<f32>,
         shape: (usize, usize, usize),
@@ -65,9 +119,16 @@ mod tests {
         for (got, want) in got.iter().zip(want.iter()) {
             assert!(
                 (got - want).abs() < 1e-4 * (1.0 + want.abs()),
-                "{name} {shape:?}: {got} vs {want}"
+                "{product:?} {shape:?}: {got} vs {want}"
             );
         }
+    }
+
+    #[test]
+    fn the_kernels_take_the_widest_registers_this_cpu_has() {
+        let available = MatrixProduct::available();
+        assert_eq!(available[0], MatrixProduct::Blocked);
+        assert_eq!(Some(&MatrixProduct::fastest()), available.last());
     }
 
     #[test]
@@ -80,19 +141,27 @@ mod tests {
             (9, 0, 6),
             (1, 17, 33),
             (7, 1, 16),
+            (12, 9, 64),
+            (6, 3, 33),
+            (0, 5, 7),
         ];
-        for (name, product) in products() {
+        for product in MatrixProduct::available() {
             for (m, k, n) in shapes {
                 let a = matrix(k, m, 1); // transposed: a column-major view of m×k
                 let b = matrix(k, n, 2);
                 let start = matrix(m, n, 3);
                 let mut c = start.clone();
-                product(0.5, a.t(), b.view(), -2.0, &mut c.view_mut());
-                assert_product(name, &c, &(a.t().dot(&b) * 0.5 - &start * 2.0), (m, k, n));
+                product.run(0.5, a.t(), b.view(), -2.0, &mut c.view_mut());
+                assert_product(
+                    product,
+                    &c,
+                    &(a.t().dot(&b) * 0.5 - &start * 2.0),
+                    (m, k, n),
+                );
                 let (a, b) = (matrix(m, k, 4), matrix(n, k, 5)); // row-major a, transposed b
                 let mut c = Array2::from_elem((m, n), f32::NAN); // not read with beta = 0
-                product(0.125, a.view(), b.t(), 0.0, &mut c.view_mut());
-                assert_product(name, &c, &(a.dot(&b.t()) * 0.125), (m, k, n));
+                product.run(0.125, a.view(), b.t(), 0.0, &mut c.view_mut());
+                assert_product(product, &c, &(a.dot(&b.t()) * 0.125), (m, k, n));
             }
         }
     }
