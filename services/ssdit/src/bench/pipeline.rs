@@ -548,12 +548,20 @@ mod tests {
 
     #[test]
     fn process_cpu_time_is_read() {
+        // The clock advances in ticks of 10 ms, so spin until it moves rather
+        // than for a fixed amount of work a fast CPU finishes within a tick.
         let start = process_cpu();
+        let deadline = Instant::now() + Duration::from_secs(10);
         let mut x = 0u64;
-        for i in 0..50_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while process_cpu() <= start && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
         }
-        std::hint::black_box(x);
-        assert!(process_cpu() > start);
+        assert!(
+            process_cpu() > start,
+            "no CPU time counted in 10 s of spinning"
+        );
     }
 }
