@@ -1,6 +1,6 @@
 //! Fused kernels for the operations that dominate the DiT on the CPU:
-//! scaled dot-product attention, RMSNorm, rotary position embedding, the
-//! SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
+//! scaled dot-product attention, RMSNorm, rotary position embedding, SiLU,
+//! the SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
 //! the adaLN modulation and gated residuals (`y ⊙ scale + offset`), each
 //! forward and backward, the linear layers' products (backward without
 //! transposed copies), batched transposes and reshapes without copies, and
@@ -37,6 +37,7 @@ mod rms_norm;
 mod rope;
 mod route;
 mod scale_add;
+mod silu;
 mod swiglu;
 mod transpose;
 
@@ -50,5 +51,6 @@ pub use reshape::reshape;
 pub use rms_norm::{rms_norm, rms_norm_recorded, widened};
 pub use rope::rope;
 pub use scale_add::scale_add;
+pub use silu::silu;
 pub use swiglu::{swiglu, swiglu_recorded};
 pub use transpose::transpose_last;

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Tolerance};
 use ssdit_kernels::{
     AdamWScalars, AdamWState, adamw_step, attention, depthwise_conv3x3, linear, reshape, rms_norm,
-    rope, scale_add, swiglu, transpose_last,
+    rope, scale_add, silu, swiglu, transpose_last,
 };
 
 type Cpu = NdArray<f32>;
@@ -198,6 +198,20 @@ fn swiglu_values_and_gradients_match_the_composite() {
     gradients_match::<BalancedCheckpointing, 2>(swiglu_inputs(), swiglu_3d);
 }
 
+fn silu_inputs() -> [Tensor<Cpu, 3>; 1] {
+    [random::<Cpu, 3>([2, 5, 40], &Default::default()) * 3.0]
+}
+
+fn silu_3d<B: Backend>([x]: [Tensor<B, 3>; 1]) -> Tensor<B, 3> {
+    silu(x)
+}
+
+#[test]
+fn silu_values_and_gradients_match_the_composite() {
+    gradients_match::<NoCheckpointing, 1>(silu_inputs(), silu_3d);
+    gradients_match::<BalancedCheckpointing, 1>(silu_inputs(), silu_3d);
+}
+
 #[test]
 fn the_plain_backend_gives_the_autodiff_values() {
     let depthwise = depthwise_inputs();
@@ -211,6 +225,12 @@ fn the_plain_backend_gives_the_autodiff_values() {
         swiglu_3d(gates.clone()),
         swiglu_3d(gates.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
         "swiglu",
+    );
+    let x = silu_inputs();
+    assert_close(
+        silu_3d(x.clone()),
+        silu_3d(x.map(Tensor::<Autodiff<Cpu>, 3>::from_inner)).inner(),
+        "silu",
     );
 }
 

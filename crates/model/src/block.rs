@@ -8,8 +8,7 @@
 use burn::module::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
-use ssdit_kernels::{attention, reshape, scale_add};
+use ssdit_kernels::{attention, reshape, scale_add, silu};
 
 use crate::fourier::{DftBases, FourierFilter};
 use crate::layers::{LocalSpatialBias, RmsNorm, SwiGlu, linear, normal, project};

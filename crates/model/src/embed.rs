@@ -3,10 +3,9 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use crate::layers::{RmsNorm, project};
-use ssdit_kernels::widened;
+use ssdit_kernels::{silu, widened};
 
 /// Width of the sinusoidal timestep features (the seed's `timestep_embedding(t, 256)`).
 pub(crate) const TIMESTEP_FEATURES: usize = 256;

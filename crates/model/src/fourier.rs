@@ -27,10 +27,9 @@ use std::f64::consts::PI;
 use burn::module::{Initializer, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use crate::layers::{linear, project, torch_default_bias, xavier_uniform};
-use ssdit_kernels::{reshape, transpose_last, widened};
+use ssdit_kernels::{reshape, silu, transpose_last, widened};
 
 /// The real 2-D DFT of an `h × w` grid and its `irfft2` inverse, as bases.
 #[derive(Debug, Clone)]

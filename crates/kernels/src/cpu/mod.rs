@@ -12,6 +12,7 @@ mod reduce;
 pub(crate) mod rms_norm;
 pub(crate) mod rope;
 pub(crate) mod scale_add;
+pub(crate) mod silu;
 pub(crate) mod swiglu;
 pub(crate) mod transpose;
 

@@ -2,19 +2,12 @@
 
 use rayon::prelude::*;
 
-use super::exp::exp;
-
-/// Elements per task.
-const BLOCK: usize = 16 * 1024;
+use super::silu::{BLOCK, derivative, sigmoid};
 
 /// The gradients of both inputs.
 pub(crate) struct Gradients {
     pub a: Vec<f32>,
     pub b: Vec<f32>,
-}
-
-fn sigmoid(a: f32) -> f32 {
-    (1.0 + exp(-a)).recip()
 }
 
 /// `a·σ(a)·b`.
@@ -43,7 +36,7 @@ pub(crate) fn backward(grad: &[f32], a: &[f32], b: &[f32]) -> Gradients {
         .for_each(|((da, db), (grad, (a, b)))| {
             for ((da, db), ((&g, &a), &b)) in da.iter_mut().zip(db).zip(grad.iter().zip(a).zip(b)) {
                 let s = sigmoid(a);
-                *da = g * b * s * (1.0 + a * (1.0 - s));
+                *da = g * b * derivative(a, s);
                 *db = g * a * s;
             }
         });
