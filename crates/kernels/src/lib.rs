@@ -3,8 +3,9 @@
 //! the SwiGLU gate and the local spatial bias (a depthwise 3×3 convolution),
 //! the adaLN modulation and gated residuals (`y ⊙ scale + offset`), each
 //! forward and backward, the linear layers' products (backward without
-//! transposed copies), batched transposes and reshapes without copies, and
-//! the AdamW update of the training step.
+//! transposed copies), the Fourier filters' DFT bases applied without
+//! copies, batched transposes and reshapes without copies, and the AdamW
+//! update of the training step.
 //!
 //! burn's NdArray backend runs these as a chain of single-threaded
 //! element-wise passes, one allocation each, and its autodiff records every
@@ -27,6 +28,7 @@
 
 mod adamw;
 mod attention;
+mod basis;
 mod cpu;
 mod depthwise;
 mod graph;
@@ -43,6 +45,7 @@ mod transpose;
 
 pub use adamw::{AdamWScalars, AdamWState, adamw_step};
 pub use attention::attention;
+pub use basis::apply_basis;
 pub use cpu::gemm::MatrixProduct;
 pub use depthwise::depthwise_conv3x3;
 pub use linear::linear;

@@ -11,8 +11,8 @@ use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Tolerance};
 use ssdit_kernels::{
-    AdamWScalars, AdamWState, adamw_step, attention, depthwise_conv3x3, linear, reshape, rms_norm,
-    rope, scale_add, silu, swiglu, transpose_last,
+    AdamWScalars, AdamWState, adamw_step, apply_basis, attention, depthwise_conv3x3, linear,
+    reshape, rms_norm, rope, scale_add, silu, swiglu, transpose_last,
 };
 
 type Cpu = NdArray<f32>;
@@ -196,6 +196,39 @@ fn depthwise_convolution_values_and_gradients_match_the_composite() {
 fn swiglu_values_and_gradients_match_the_composite() {
     gradients_match::<NoCheckpointing, 2>(swiglu_inputs(), swiglu_3d);
     gradients_match::<BalancedCheckpointing, 2>(swiglu_inputs(), swiglu_3d);
+}
+
+/// The value of a constant basis applied to `x` in `dtype`, and `x`'s
+/// gradient under `Σ g ⊙ output`.
+fn basis_gradient<C: CheckpointStrategy>(
+    basis: &Tensor<Cpu, 2>,
+    x: &Tensor<Cpu, 3>,
+    dtype: DType,
+) -> (Tensor<Cpu, 3>, Tensor<Cpu, 3>) {
+    let basis = Tensor::<Autodiff<Cpu, C>, 2>::from_inner(basis.clone().cast(dtype));
+    let x = Tensor::<Autodiff<Cpu, C>, 3>::from_inner(x.clone().cast(dtype)).require_grad();
+    let output = apply_basis(basis, x.clone());
+    let g = cotangent::<Autodiff<Cpu, C>>(output.dims(), dtype);
+    let grads = (output.clone() * g).sum().backward();
+    (output.inner(), x.grad(&grads).expect("x is tracked"))
+}
+
+#[test]
+fn a_basis_applied_matches_the_composite_in_value_and_gradient() {
+    let device = Default::default();
+    let basis = random::<Cpu, 2>([7, 5], &device);
+    let x = random::<Cpu, 3>([3, 5, 11], &device);
+    for strategy in 0..2 {
+        let gradient = match strategy {
+            0 => basis_gradient::<NoCheckpointing>,
+            _ => basis_gradient::<BalancedCheckpointing>,
+        };
+        let (got, got_grad) = gradient(&basis, &x, DType::F32);
+        let (want, want_grad) = gradient(&basis, &x, DType::F64);
+        assert_close(got.clone(), want, "value");
+        assert_close(got_grad, want_grad, "gradient");
+        assert_close(apply_basis(basis.clone(), x.clone()), got, "plain backend");
+    }
 }
 
 fn silu_inputs() -> [Tensor<Cpu, 3>; 1] {

@@ -29,21 +29,21 @@ use burn::nn::Linear;
 use burn::prelude::*;
 
 use crate::layers::{linear, project, torch_default_bias, xavier_uniform};
-use ssdit_kernels::{reshape, silu, transpose_last, widened};
+use ssdit_kernels::{apply_basis, reshape, silu, transpose_last, widened};
 
 /// The real 2-D DFT of an `h × w` grid and its `irfft2` inverse, as bases.
 #[derive(Debug, Clone)]
 pub(crate) struct DftBases<B: Backend> {
     h: usize,
     w: usize,
-    /// `[1, 2·wf, w]`, rows `(re|im, k)`.
-    forward_w: Tensor<B, 3>,
-    /// `[1, 2h, 2h]`, rows `(k, re|im)`, columns `(m, re|im)`.
-    forward_h: Tensor<B, 3>,
-    /// `[1, 2h, 2h]`, rows `(m, re|im)`, columns `(k, re|im)`.
-    inverse_h: Tensor<B, 3>,
-    /// `[1, w, 2·wf]`, columns `(re|im, k)`.
-    inverse_w: Tensor<B, 3>,
+    /// `[2·wf, w]`, rows `(re|im, k)`.
+    forward_w: Tensor<B, 2>,
+    /// `[2h, 2h]`, rows `(k, re|im)`, columns `(m, re|im)`.
+    forward_h: Tensor<B, 2>,
+    /// `[2h, 2h]`, rows `(m, re|im)`, columns `(k, re|im)`.
+    inverse_h: Tensor<B, 2>,
+    /// `[w, 2·wf]`, columns `(re|im, k)`.
+    inverse_w: Tensor<B, 2>,
 }
 
 /// `(cos, sin)` of `2π·k·n/size`, with the angle reduced exactly first.
@@ -57,7 +57,7 @@ pub(crate) fn half_spectrum(size: usize) -> usize {
     size / 2 + 1
 }
 
-/// `[1, 2·wf, w]`: row `k` holds `cos(2πkn/w)/√w`, row `wf + k` `−sin(…)/√w`.
+/// `[2·wf, w]`: row `k` holds `cos(2πkn/w)/√w`, row `wf + k` `−sin(…)/√w`.
 fn forward_w_basis(w: usize) -> Vec<f64> {
     let wf = half_spectrum(w);
     let scale = 1.0 / (w as f64).sqrt();
@@ -110,7 +110,7 @@ fn inverse_w_basis(w: usize) -> Vec<f64> {
     basis
 }
 
-fn to_tensor<B: Backend>(values: Vec<f64>, shape: [usize; 3], device: &Device<B>) -> Tensor<B, 3> {
+fn to_tensor<B: Backend>(values: Vec<f64>, shape: [usize; 2], device: &Device<B>) -> Tensor<B, 2> {
     let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
     Tensor::from_data(TensorData::new(values, shape), device)
 }
@@ -122,10 +122,10 @@ impl<B: Backend> DftBases<B> {
         Self {
             h,
             w,
-            forward_w: to_tensor(forward_w_basis(w), [1, 2 * wf, w], device),
-            forward_h: to_tensor(complex_h_basis(h, -1.0), [1, 2 * h, 2 * h], device),
-            inverse_h: to_tensor(complex_h_basis(h, 1.0), [1, 2 * h, 2 * h], device),
-            inverse_w: to_tensor(inverse_w_basis(w), [1, w, 2 * wf], device),
+            forward_w: to_tensor(forward_w_basis(w), [2 * wf, w], device),
+            forward_h: to_tensor(complex_h_basis(h, -1.0), [2 * h, 2 * h], device),
+            inverse_h: to_tensor(complex_h_basis(h, 1.0), [2 * h, 2 * h], device),
+            inverse_w: to_tensor(inverse_w_basis(w), [w, 2 * wf], device),
         }
     }
 
@@ -138,13 +138,12 @@ impl<B: Backend> DftBases<B> {
         let [batch, _, channels] = x.dims();
         let (h, w, wf) = (self.h, self.w, half_spectrum(self.w));
         let dtype = x.dtype();
-        let rows = self
-            .forward_w
-            .clone()
-            .cast(dtype)
-            .matmul(reshape(x, [batch * h, w, channels])); // [B·h, 2·wf, C]
+        let rows = apply_basis(
+            self.forward_w.clone().cast(dtype),
+            reshape(x, [batch * h, w, channels]),
+        ); // [B·h, 2·wf, C]
         let rows = reshape(rows, [batch, 2 * h, wf * channels]); // rows (m, re|im)
-        let spectrum = self.forward_h.clone().cast(dtype).matmul(rows); // [B, 2h, wf·C], rows (k, re|im)
+        let spectrum = apply_basis(self.forward_h.clone().cast(dtype), rows); // [B, 2h, wf·C], rows (k, re|im)
         reshape(spectrum, [batch, h, 2, wf, channels])
     }
 
@@ -157,13 +156,12 @@ impl<B: Backend> DftBases<B> {
         let [batch, h, _, wf, channels] = z.dims();
         let w = self.w;
         let dtype = z.dtype();
-        let columns = self
-            .inverse_h
-            .clone()
-            .cast(dtype)
-            .matmul(reshape(z, [batch, 2 * h, wf * channels])); // [B, 2h, wf·C], rows (m, re|im)
+        let columns = apply_basis(
+            self.inverse_h.clone().cast(dtype),
+            reshape(z, [batch, 2 * h, wf * channels]),
+        ); // [B, 2h, wf·C], rows (m, re|im)
         let columns = reshape(columns, [batch * h, 2 * wf, channels]); // rows (re|im, k)
-        let grid = self.inverse_w.clone().cast(dtype).matmul(columns); // [B·h, w, C]
+        let grid = apply_basis(self.inverse_w.clone().cast(dtype), columns); // [B·h, w, C]
         reshape(grid, [batch, h * w, channels])
     }
 }

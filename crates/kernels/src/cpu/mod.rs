@@ -4,6 +4,7 @@
 
 pub(crate) mod adamw;
 pub(crate) mod attention;
+pub(crate) mod basis;
 pub(crate) mod depthwise;
 mod exp;
 pub(crate) mod gemm;
