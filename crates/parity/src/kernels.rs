@@ -3,9 +3,10 @@
 //! The fixtures' models are small (hidden 64, a few dozen tokens), so they
 //! cannot show a kernel that goes wrong only at real sizes: a tile boundary
 //! at 912 tokens, a reduction over 768 channels. This check runs attention,
-//! RMSNorm, SwiGLU, RoPE and the local bias's depthwise 3×3 convolution with
-//! their backward passes at the seed's shapes (batch 2, 784 image + 128 text
-//! tokens on a 28×28 grid, 12 heads of 64, width 768, SwiGLU width 2048) on
+//! RMSNorm, SwiGLU, RoPE, the local bias's depthwise 3×3 convolution and the
+//! Fourier filter's SiLU and DFT basis product with their backward passes at
+//! the seed's shapes (batch 2, 784 image + 128 text tokens on a 28×28 grid,
+//! 12 heads of 64, width 768, SwiGLU width 2048, 28 × 15 frequencies) on
 //! the backend under test, in f32 and in the build's half precision, and
 //! compares outputs and input gradients with the same operations on
 //! `Autodiff<NdArray<f32>>` in f32 — ssdit-kernels' CPU kernels, which the
@@ -31,6 +32,10 @@ const SWIGLU_WIDTH: usize = 2048;
 const RMS_EPS: f64 = 1e-6;
 /// The image tokens' grid at 448² (8× VAE, 2×2 patches).
 const GRID: [usize; 2] = [28, 28];
+/// Frequencies the real DFT keeps along the grid's width.
+const HALF_SPECTRUM: usize = GRID[1] / 2 + 1;
+/// The Fourier filter MLP's hidden width, `⌊1.5·WIDTH⌋`.
+const FOURIER_HIDDEN: usize = WIDTH * 3 / 2;
 
 /// Largest relative L2 distance from the f32 reference: float32 summation
 /// order in f32; one rounding of each input, product and output to 8 bits
@@ -42,8 +47,9 @@ fn tolerance(dtype: DType) -> Tolerance {
     }
 }
 
-/// Compares attention, RMSNorm, SwiGLU, RoPE and the depthwise convolution
-/// on `B`, computing in each of `dtypes`, with the f32 reference.
+/// Compares attention, RMSNorm, SwiGLU, RoPE, the depthwise convolution,
+/// SiLU and the DFT basis product on `B`, computing in each of `dtypes`,
+/// with the f32 reference.
 pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Report {
     let mut report = Report::new(format!(
         "kernels at the seed's sizes (batch {}, {} tokens, {HEADS} heads of {HEAD_DIM}, \
@@ -58,6 +64,10 @@ pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Rep
     let [cos, sin] = [seeded([tokens, HEAD_DIM], 8), seeded([tokens, HEAD_DIM], 9)];
     let grid = [batch, GRID[0] * GRID[1], WIDTH];
     let [kernel, bias] = [seeded([WIDTH, 1, 3, 3], 10), seeded([WIDTH], 11)];
+    let spectrum = [batch, GRID[0] * HALF_SPECTRUM, FOURIER_HIDDEN];
+    // The DFT over the grid's height: `(re, im)` of each row against each.
+    let basis = seeded([2 * GRID[0], 2 * GRID[0]], 14);
+    let columns = [batch, 2 * GRID[0], HALF_SPECTRUM * WIDTH];
     let on = Target { device, dtypes };
     compare::<B, 4, 3>(
         &mut report,
@@ -99,6 +109,22 @@ pub fn check_on<B: AutodiffBackend>(device: &Device<B>, dtypes: &[DType]) -> Rep
         |[x]| depthwise_conv3x3(x, &kernel, &bias),
         |[x]| depthwise_conv3x3(x, &kernel, &bias),
     );
+    compare::<B, 3, 1>(
+        &mut report,
+        "silu",
+        [seeded(spectrum, 15)],
+        &on,
+        |[x]| ssdit_kernels::silu(x),
+        |[x]| ssdit_kernels::silu(x),
+    );
+    compare::<B, 3, 1>(
+        &mut report,
+        "apply_basis",
+        [seeded(columns, 16)],
+        &on,
+        |[x]| apply_basis(x, &basis),
+        |[x]| apply_basis(x, &basis),
+    );
     report
 }
 
@@ -124,6 +150,12 @@ fn depthwise_conv3x3<B: Backend>(
     let kernel = Tensor::<B, 4>::from_data(kernel.clone(), &x.device()).cast(x.dtype());
     let bias = Tensor::<B, 1>::from_data(bias.clone(), &x.device()).cast(x.dtype());
     ssdit_kernels::depthwise_conv3x3(x, kernel, bias, GRID)
+}
+
+/// The constant `basis` applied to every matrix of `x`, in `x`'s dtype.
+fn apply_basis<B: Backend>(x: Tensor<B, 3>, basis: &TensorData) -> Tensor<B, 3> {
+    let basis = Tensor::<B, 2>::from_data(basis.clone(), &x.device()).cast(x.dtype());
+    ssdit_kernels::apply_basis(basis, x)
 }
 
 /// The backend under test: its device and the dtypes it computes in.
