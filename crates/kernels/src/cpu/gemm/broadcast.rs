@@ -1,6 +1,7 @@
 //! A product for attention's shapes (a few hundred rows and columns, an
 //! inner size from 64 to a few hundred) on any x86 vector [`Register`]: `b`
-//! is packed once into panels two registers wide, and `a` is read in place,
+//! is read in panels two registers wide, in place where its rows are
+//! contiguous and hold whole panels, else packed once; `a` is read in place,
 //! six rows at a time, one broadcast per element. matrixmultiply packs both
 //! operands, element by element wherever a row-major `a` or a transposed `b`
 //! meets its kernels. Against matrixmultiply built as in a release: in AVX2
@@ -9,6 +10,7 @@
 //! core, 1.4–2.2× faster (docs/benchmarks.md, seventh and eighth runs).
 
 use std::cell::RefCell;
+use std::marker::PhantomData;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -55,11 +57,17 @@ pub(super) unsafe fn gemm<V: Register>(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    let mut panels = PANELS.take();
+    let mut packed = PANELS.take();
     let width = panel_cols::<V>();
-    pack_panels(b, width, &mut panels);
+    let panels = match Panels::in_place(b, width) {
+        Some(panels) => panels,
+        None => {
+            pack_panels(b, width, &mut packed);
+            Panels::packed(&packed, b.nrows(), width)
+        }
+    };
     let product = Product {
-        panels: &panels,
+        panels,
         inner: b.nrows(),
         cols: b.ncols(),
         alpha,
@@ -80,7 +88,7 @@ pub(super) unsafe fn gemm<V: Register>(
             }
         }
     }
-    PANELS.set(panels);
+    PANELS.set(packed);
 }
 
 /// Columns of one panel of `b` (and of a tile of `c`): two registers.
@@ -123,9 +131,51 @@ fn panel_len(k: usize, width: usize) -> usize {
     k.max(1) * width
 }
 
-/// One product's packed `b` and scalars.
+/// Where the product reads `b`'s panels: row `p` of panel `j` starts at
+/// `start + j·panel_stride + p·row_stride`, `width` values in a row.
+#[derive(Clone, Copy)]
+struct Panels<'p> {
+    start: *const f32,
+    panel_stride: isize,
+    row_stride: isize,
+    /// The values the pointers address.
+    _values: PhantomData<&'p [f32]>,
+}
+
+impl<'p> Panels<'p> {
+    /// The packed copies [`pack_panels`] wrote for `k` rows.
+    fn packed(panels: &'p [f32], k: usize, width: usize) -> Self {
+        Self {
+            start: panels.as_ptr(),
+            panel_stride: panel_len(k, width) as isize,
+            row_stride: width as isize,
+            _values: PhantomData,
+        }
+    }
+
+    /// `b` itself, when its rows are contiguous and cut into whole panels:
+    /// each row of a panel is then as contiguous as a packed one, and the
+    /// copy (a quarter of a product with few rows of `a`) is saved.
+    fn in_place(b: ArrayView2<'p, f32>, width: usize) -> Option<Self> {
+        let whole_panels = b.ncols() > 0 && b.ncols().is_multiple_of(width);
+        (b.strides()[1] == 1 && whole_panels).then(|| Self {
+            start: b.as_ptr(),
+            panel_stride: width as isize,
+            row_stride: b.strides()[0],
+            _values: PhantomData,
+        })
+    }
+
+    /// The first value of panel `index`.
+    fn panel(&self, index: usize) -> *const f32 {
+        self.start
+            .wrapping_offset((index as isize).wrapping_mul(self.panel_stride))
+    }
+}
+
+/// One product's panels of `b` and scalars.
 struct Product<'p> {
-    panels: &'p [f32],
+    panels: Panels<'p>,
     /// Rows of `b` (`k`).
     inner: usize,
     /// Columns of `b` and `c` (`n`).
@@ -154,11 +204,11 @@ impl Product<'_> {
         let [c_row_stride, c_col_stride] = [c.strides()[0], c.strides()[1]];
         let c_start = c.as_mut_ptr();
         let width = panel_cols::<V>();
-        let panels = self.panels.chunks_exact(panel_len(self.inner, width));
-        for (index, panel) in panels.enumerate() {
-            // SAFETY: the caller's contract, passed on.
-            let sums =
-                unsafe { accumulate::<V, R>(a_rows, a.strides()[1], &panel[..self.inner * width]) };
+        for index in 0..self.cols.div_ceil(width) {
+            let panel = (self.panels.panel(index), self.panels.row_stride);
+            // SAFETY: the caller's contract, passed on; `panel` holds
+            // `inner` rows of `width` values (packed, or whole panels of `b`).
+            let sums = unsafe { accumulate::<V, R>(a_rows, a.strides()[1], panel, self.inner) };
             let first_col = index * width;
             let cols = width.min(self.cols - first_col);
             for (r, pair) in sums.into_iter().enumerate() {
@@ -218,26 +268,28 @@ impl Product<'_> {
 }
 
 /// `Σ_p a[r, p]·panel[p, ·]` for the `R` rows starting at `a_rows`, whose
-/// columns lie `col_stride` apart; `panel` is `k × 2·LANES`, row-major.
+/// columns lie `col_stride` apart; `panel` is `(start, row_stride)` of `k`
+/// rows of `2·LANES` contiguous values.
 ///
 /// # Safety
-/// As [`Register`]'s methods; `a_rows[r] + p·col_stride` is readable for
-/// every `p < k`.
+/// As [`Register`]'s methods; `a_rows[r] + p·col_stride` and the `2·LANES`
+/// values at `start + p·row_stride` are readable for every `p < k`.
 #[inline(always)]
 unsafe fn accumulate<V: Register, const R: usize>(
     a_rows: [*const f32; R],
     col_stride: isize,
-    panel: &[f32],
+    (start, row_stride): (*const f32, isize),
+    k: usize,
 ) -> [[V; 2]; R] {
-    let mut column = 0_isize;
+    let (mut column, mut panel_row) = (0_isize, start);
     // SAFETY: the caller's contract.
     let mut sums = [[unsafe { V::zero() }; 2]; R];
-    for panel_row in panel.chunks_exact(panel_cols::<V>()) {
+    for _ in 0..k {
         // SAFETY: `panel_row` holds two registers' worth; `a_rows[r] + column`
         // is an element of `a`'s view (row `r`, column `p < k`).
         unsafe {
-            let low = V::load(panel_row.as_ptr());
-            let high = V::load(panel_row.as_ptr().add(V::LANES));
+            let low = V::load(panel_row);
+            let high = V::load(panel_row.add(V::LANES));
             for r in 0..R {
                 let value = V::splat(*a_rows[r].offset(column));
                 sums[r][0] = value.mul_add(low, sums[r][0]);
@@ -245,6 +297,7 @@ unsafe fn accumulate<V: Register, const R: usize>(
             }
         }
         column = column.wrapping_add(col_stride);
+        panel_row = panel_row.wrapping_offset(row_stride);
     }
     sums
 }

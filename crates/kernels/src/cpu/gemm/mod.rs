@@ -165,4 +165,20 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_product_reads_row_major_b_inside_a_wider_matrix() {
+        // Whole panels of either register width, read in place, and a last
+        // partial panel, packed; the rows of `b` lie 96 columns apart.
+        for product in MatrixProduct::available() {
+            for (m, k, n) in [(13, 21, 64), (7, 5, 32), (6, 0, 32), (9, 11, 40)] {
+                let a = matrix(m, k, 6);
+                let wide = matrix(k, 96, 7);
+                let b = wide.slice(ndarray::s![.., 16..16 + n]);
+                let mut c = Array2::from_elem((m, n), f32::NAN);
+                product.run(1.0, a.view(), b, 0.0, &mut c.view_mut());
+                assert_product(product, &c, &a.dot(&b), (m, k, n));
+            }
+        }
+    }
 }
