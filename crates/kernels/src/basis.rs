@@ -17,13 +17,16 @@ use ndarray::{ArrayViewD, Ix2, Ix3};
 use crate::cpu::basis as kernel;
 use crate::route::{self, Cpu, CpuArray, Path, Strategy, TrackedTensor, cpu_tensor};
 
-/// `basis·x[b]` for every batch entry `b`. The basis is a constant: under
-/// autodiff only `x` receives a gradient.
+/// `basis·x[b]` for every batch entry `b`. The basis is meant as a constant:
+/// the CPU kernels' backward pass gives only `x` a gradient.
 ///
 /// # Shapes
 /// - basis: `[m, k]`
 /// - x: `[batch, k, n]`
 /// - output: `[batch, m, n]`
+///
+/// # Panics
+/// When the basis' columns are not the matrices' rows.
 pub fn apply_basis<B: Backend>(basis: Tensor<B, 2>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let ([_, k], [_, rows, _]) = (basis.dims(), x.dims());
     assert_eq!(
