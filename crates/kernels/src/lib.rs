@@ -4,8 +4,8 @@
 //! the adaLN modulation and gated residuals (`y ⊙ scale + offset`), each
 //! forward and backward, the linear layers' products (backward without
 //! transposed copies), the Fourier filters' DFT bases applied without
-//! copies, batched transposes and reshapes without copies, and the AdamW
-//! update of the training step.
+//! copies, batched transposes and reshapes without copies, and the dropout
+//! mask and the AdamW update of the training step.
 //!
 //! burn's NdArray backend runs these as a chain of single-threaded
 //! element-wise passes, one allocation each, and its autodiff records every
@@ -31,6 +31,7 @@ mod attention;
 mod basis;
 mod cpu;
 mod depthwise;
+mod dropout;
 mod graph;
 mod linear;
 mod recomputed;
@@ -48,6 +49,7 @@ pub use attention::attention;
 pub use basis::apply_basis;
 pub use cpu::gemm::MatrixProduct;
 pub use depthwise::depthwise_conv3x3;
+pub use dropout::dropout;
 pub use linear::linear;
 pub use recomputed::attention_recomputed;
 pub use reshape::reshape;

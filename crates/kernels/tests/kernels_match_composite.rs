@@ -11,8 +11,8 @@ use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Tolerance};
 use ssdit_kernels::{
-    AdamWScalars, AdamWState, adamw_step, apply_basis, attention, depthwise_conv3x3, linear,
-    reshape, rms_norm, rope, scale_add, silu, swiglu, transpose_last,
+    AdamWScalars, AdamWState, adamw_step, apply_basis, attention, depthwise_conv3x3, dropout,
+    linear, reshape, rms_norm, rope, scale_add, silu, swiglu, transpose_last,
 };
 
 type Cpu = NdArray<f32>;
@@ -229,6 +229,47 @@ fn a_basis_applied_matches_the_composite_in_value_and_gradient() {
         assert_close(got_grad, want_grad, "gradient");
         assert_close(apply_basis(basis.clone(), x.clone()), got, "plain backend");
     }
+}
+
+/// Dropout's output on `x` under autodiff with the generator seeded, and
+/// `x`'s gradient under `Σ g ⊙ output`.
+fn dropout_pass<C: CheckpointStrategy>(x: &Tensor<Cpu, 3>, seed: u64) -> [Vec<f32>; 2] {
+    let device = Default::default();
+    Autodiff::<Cpu, C>::seed(&device, seed);
+    let x = Tensor::<Autodiff<Cpu, C>, 3>::from_inner(x.clone()).require_grad();
+    let output = dropout(x.clone(), 0.25);
+    let g = cotangent::<Autodiff<Cpu, C>>(output.dims(), DType::F32);
+    let grads = (output.clone() * g).sum().backward();
+    let grad = x.grad(&grads).expect("x is tracked");
+    [output.inner(), grad].map(|t| t.into_data().to_vec::<f32>().expect("f32 values"))
+}
+
+#[test]
+fn dropout_keeps_three_quarters_scaled_and_its_gradient_follows_the_mask() {
+    let x = random::<Cpu, 3>([2, 64, 130], &Default::default());
+    let values = x.to_data().to_vec::<f32>().expect("f32 values");
+    let g = cotangent::<Cpu>([2, 64, 130], DType::F32)
+        .into_data()
+        .to_vec::<f32>()
+        .expect("f32 values");
+    for strategy in 0..2 {
+        let pass = match strategy {
+            0 => dropout_pass::<NoCheckpointing>,
+            _ => dropout_pass::<BalancedCheckpointing>,
+        };
+        let [output, grad] = pass(&x, 3);
+        let kept = output.iter().filter(|&&v| v != 0.0).count() as f64 / output.len() as f64;
+        assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
+        for i in 0..values.len() {
+            let scale = if output[i] == 0.0 { 0.0 } else { 1.0 / 0.75 };
+            assert!((output[i] - values[i] * scale).abs() < 1e-6, "output[{i}]");
+            assert!((grad[i] - g[i] * scale).abs() < 1e-6, "grad[{i}]");
+        }
+        assert_eq!(pass(&x, 3), [output, grad], "the same seed, the same mask");
+        assert_ne!(pass(&x, 4)[0], pass(&x, 3)[0], "another seed, another mask");
+    }
+    let plain = dropout(x.clone(), 0.25);
+    assert_eq!(plain.into_data(), x.to_data(), "no autodiff: the identity");
 }
 
 fn silu_inputs() -> [Tensor<Cpu, 3>; 1] {

@@ -8,7 +8,7 @@
 use burn::module::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
-use ssdit_kernels::{attention, reshape, scale_add, silu};
+use ssdit_kernels::{attention, dropout, reshape, scale_add, silu};
 
 use crate::fourier::{DftBases, FourierFilter};
 use crate::layers::{LocalSpatialBias, RmsNorm, SwiGlu, linear, normal, project};
@@ -204,7 +204,7 @@ impl<B: Backend> VisualFusionBlock<B> {
         let x = gated_residual(
             x,
             gate_msa,
-            self.dropout.forward(project(&self.attention_out, attended)),
+            dropout(project(&self.attention_out, attended), self.dropout.prob),
         );
 
         let image_tokens = x.clone().narrow(1, text, image);
@@ -218,7 +218,7 @@ impl<B: Backend> VisualFusionBlock<B> {
             self.feed_forward.forward(ffn_in),
             self.fourier_filter.forward(fourier_in, grid.dft),
         );
-        gated_residual(x, gate_mlp, self.dropout.forward(ffn_out))
+        gated_residual(x, gate_mlp, dropout(ffn_out, self.dropout.prob))
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod adamw;
 pub(crate) mod attention;
 pub(crate) mod basis;
 pub(crate) mod depthwise;
+pub(crate) mod dropout;
 mod exp;
 pub(crate) mod gemm;
 pub(crate) mod linear;
