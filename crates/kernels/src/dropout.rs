@@ -3,17 +3,15 @@
 //! the CPU backend's autodiff, a mask drawn in parallel from one seed that
 //! the backward pass redraws, so nothing of the size of `x` is held.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{
     BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
 };
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::cpu::dropout::Mask;
-use crate::route::{self, Cpu, Path, Strategy, TrackedTensor, row_major, shaped, values};
+use crate::elementwise;
+use crate::route::{Cpu, Path, Strategy, values};
 
 /// `x` with each element zeroed with probability `prob` and the others
 /// divided by `1 − prob`, on backends that record gradients; `x` itself
@@ -49,38 +47,16 @@ fn draw_seed() -> u64 {
     })
 }
 
-/// Dropout on the autodiff graph of `B = Autodiff<Cpu, C>`.
+/// Dropout on the autodiff graph of `B = Autodiff<Cpu, C>`, holding the
+/// mask's seed: the backward pass redraws the mask.
 fn tracked<B: Backend, C: CheckpointStrategy, const D: usize>(
     x: Tensor<B, D>,
     keep: f64,
 ) -> Tensor<B, D> {
-    let shape = x.dims();
     let mask = Mask::new(draw_seed(), keep);
-    let x: TrackedTensor = route::primitive(x);
-    let input = row_major(route::array(x.primitive));
-    let out = shaped(mask.apply(values(&input)), &shape);
-    let out = match DropoutBackward
-        .prepare::<C>([x.node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(mask, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    route::tensor::<B, _, D>(out)
-}
-
-#[derive(Debug)]
-struct DropoutBackward;
-
-impl Backward<Cpu, 1> for DropoutBackward {
-    /// The mask, redrawn from its seed.
-    type State = Mask;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = row_major(route::array(grads.consume::<Cpu>(&ops.node)));
-        let shape = grad.shape().to_vec();
-        let grad = ops.state.apply(values(&grad));
-        route::register(&ops, grads, [shaped(grad, &shape)]);
-    }
+    elementwise::tracked::<B, C, Mask, D>(
+        x,
+        |input| (mask.apply(values(&input)), mask),
+        |mask, grad| mask.apply(grad),
+    )
 }

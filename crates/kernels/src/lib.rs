@@ -32,6 +32,7 @@ mod basis;
 mod cpu;
 mod depthwise;
 mod dropout;
+mod elementwise;
 mod graph;
 mod linear;
 mod recomputed;

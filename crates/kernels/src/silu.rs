@@ -3,17 +3,15 @@
 //! libm's `expf` and `logf` (`exp(−log(1 + exp(−x)))`), and its autodiff
 //! records each; the kernel is one parallel pass each way.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{
     BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
 };
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
 use burn::tensor::activation;
 
 use crate::cpu::silu as kernel;
-use crate::route::{self, Cpu, CpuArray, Path, Strategy, TrackedTensor, row_major, shaped, values};
+use crate::elementwise;
+use crate::route::{self, CpuArray, Path, Strategy, row_major, shaped, values};
 
 /// `x·σ(x)`, element-wise.
 pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
@@ -29,34 +27,11 @@ pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     }
 }
 
-/// SiLU on the autodiff graph of `B = Autodiff<Cpu, C>`.
+/// SiLU on the autodiff graph of `B = Autodiff<Cpu, C>`, holding its input.
 fn tracked<B: Backend, C: CheckpointStrategy, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let shape = x.dims();
-    let x: TrackedTensor = route::primitive(x);
-    let input = row_major(route::array(x.primitive));
-    let out = shaped(kernel::forward(values(&input)), &shape);
-    let out = match SiluBackward
-        .prepare::<C>([x.node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(input, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    route::tensor::<B, _, D>(out)
-}
-
-#[derive(Debug)]
-struct SiluBackward;
-
-impl Backward<Cpu, 1> for SiluBackward {
-    /// The input.
-    type State = CpuArray;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = row_major(route::array(grads.consume::<Cpu>(&ops.node)));
-        let shape = grad.shape().to_vec();
-        let da = kernel::backward(values(&grad), values(&ops.state));
-        route::register(&ops, grads, [shaped(da, &shape)]);
-    }
+    elementwise::tracked::<B, C, CpuArray, D>(
+        x,
+        |input| (kernel::forward(values(&input)), input),
+        |input, grad| kernel::backward(grad, values(input)),
+    )
 }
