@@ -19,9 +19,12 @@ pub(crate) fn backward(
     (product(grad, w.t()), product(x.t(), grad))
 }
 
+/// `a·b` into a zeroed matrix, accumulated with `β = 1`: OpenBLAS runs a
+/// pass of its own over the output whenever `β ≠ 1` (for `β = 0`, zeroing
+/// it a second time), and the product added to zero has the same values.
 fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     let mut out = Array2::zeros((a.nrows(), b.ncols()));
-    general_mat_mul(1.0, &a, &b, 0.0, &mut out);
+    general_mat_mul(1.0, &a, &b, 1.0, &mut out);
     out
 }
 
